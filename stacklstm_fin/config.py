@@ -1,0 +1,465 @@
+"""Configuration: one TOML file, validated once at the edge, passed down frozen.
+
+Resolution order (later wins):
+
+1. built-in defaults (the dataclass defaults below),
+2. the TOML file (``--config PATH``; default ``stacklstm_fin.toml`` if present),
+3. environment variables ``STACKLSTM_<SECTION>__<KEY>`` (for example
+   ``STACKLSTM_WAREHOUSE__URL=postgresql://...``). Values are parsed as TOML
+   literals when they parse (``5``, ``true``, ``["A", "B"]``), else as strings.
+
+A wrong key or value raises :class:`ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from stacklstm_fin.exceptions import ConfigError, StackLSTMError
+
+DEFAULT_CONFIG_FILE = "stacklstm_fin.toml"
+ENV_PREFIX = "STACKLSTM_"
+SOURCES = ("yfinance", "files", "sample", "synthetic")
+NEURAL_FAMILIES = ("stacked_lstm", "gru", "lstm", "bilstm")
+BASELINE_FAMILIES = ("random_walk", "drift", "ewma")
+FAMILIES = NEURAL_FAMILIES + BASELINE_FAMILIES
+SELECTION_METRICS = ("rmse", "mae", "mase")
+
+
+def _check_range(key: str, value: float, lo: float, hi: float) -> None:
+    if not (lo <= value <= hi):
+        raise ConfigError(f"{key}: expected a value in [{lo}, {hi}], got {value!r}")
+
+
+def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{key}: expected one of {', '.join(choices)}; got {value!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class UniverseConfig:
+    tickers: tuple[str, ...] = ("^GSPC", "^IXIC")
+    calendar: str = "XNYS"
+    # exchange_calendars covers ~20 years back by default; the sample starts 1999.
+    calendar_start: dt.date = dt.date(1998, 1, 2)
+
+    def __post_init__(self) -> None:
+        from stacklstm_fin.symbols import validate_tickers
+
+        validate_tickers(self.tickers)
+        if not self.tickers:
+            raise ConfigError("universe.tickers: expected at least one ticker, got an empty list")
+
+
+@dataclasses.dataclass(frozen=True)
+class YFinanceConfig:
+    start: dt.date = dt.date(2000, 1, 3)
+    auto_adjust: bool = False
+    retries: int = 3
+    backoff_seconds: float = 2.0
+    timeout_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        _check_range("source.yfinance.retries", self.retries, 0, 20)
+        _check_range("source.yfinance.backoff_seconds", self.backoff_seconds, 0.0, 600.0)
+        _check_range("source.yfinance.timeout_seconds", self.timeout_seconds, 1.0, 600.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class FilesConfig:
+    path: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class SyntheticConfig:
+    n_tickers: int = 8
+    start: dt.date = dt.date(2012, 1, 3)
+    seed: int = 7
+    # Log returns follow r_t = mu + phi * r_{t-1} + sigma * eps_t (known, learnable).
+    phi: float = 0.3
+    mu: float = 0.0002
+    sigma: float = 0.01
+
+    def __post_init__(self) -> None:
+        _check_range("source.synthetic.n_tickers", self.n_tickers, 1, 100_000)
+        _check_range("source.synthetic.phi", self.phi, -0.99, 0.99)
+        _check_range("source.synthetic.sigma", self.sigma, 1e-6, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceConfig:
+    name: str = "sample"
+    refresh: bool = False
+    yfinance: YFinanceConfig = YFinanceConfig()
+    files: FilesConfig = FilesConfig()
+    synthetic: SyntheticConfig = SyntheticConfig()
+
+    def __post_init__(self) -> None:
+        _check_choice("source.name", self.name, SOURCES)
+
+
+@dataclasses.dataclass(frozen=True)
+class PathsConfig:
+    data_root: Path = Path("data")
+
+
+@dataclasses.dataclass(frozen=True)
+class WarehouseConfig:
+    # Empty means the embedded default: DuckDB at <data_root>/warehouse.duckdb.
+    url: str = ""
+    lock_timeout_seconds: float = 5.0
+
+
+@dataclasses.dataclass(frozen=True)
+class ValidationConfig:
+    max_quarantine_share: float = 0.05
+    max_abs_log_return: float = 0.25
+    stale_sessions: int = 5
+
+    def __post_init__(self) -> None:
+        _check_range("validation.max_quarantine_share", self.max_quarantine_share, 0.0, 1.0)
+        _check_range("validation.max_abs_log_return", self.max_abs_log_return, 1e-4, 10.0)
+        _check_range("validation.stale_sessions", self.stale_sessions, 2, 1000)
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetConfig:
+    window: int = 30
+    horizons: int = 5
+    test_sessions: int = 250
+    validation_sessions: int = 250
+    # 0 keeps all history; otherwise only the newest N sessions feed the dataset.
+    max_history_sessions: int = 0
+    volatility_window: int = 20
+    ticker_id_input: bool = False
+
+    def __post_init__(self) -> None:
+        _check_range("dataset.window", self.window, 2, 2000)
+        _check_range("dataset.horizons", self.horizons, 1, 60)
+        _check_range("dataset.test_sessions", self.test_sessions, 10, 100_000)
+        _check_range("dataset.validation_sessions", self.validation_sessions, 10, 100_000)
+        _check_range("dataset.max_history_sessions", self.max_history_sessions, 0, 1_000_000)
+        _check_range("dataset.volatility_window", self.volatility_window, 2, 500)
+
+
+@dataclasses.dataclass(frozen=True)
+class CandidateConfig:
+    name: str
+    family: str
+    units: tuple[int, ...] = (32,)
+    dropout: float = 0.0
+    # For the EWMA baseline: the smoothing span in sessions.
+    span: int = 20
+
+    def __post_init__(self) -> None:
+        _check_choice(f"models.candidates[{self.name}].family", self.family, FAMILIES)
+        from stacklstm_fin.symbols import NAME_PATTERN
+
+        if not NAME_PATTERN.fullmatch(self.name):
+            raise ConfigError(
+                f"models.candidates.name: expected letters, digits, '_' or '-' "
+                f"(at most 64), got {self.name!r}"
+            )
+        if self.family in NEURAL_FAMILIES:
+            if not self.units or any(u < 1 or u > 4096 for u in self.units):
+                raise ConfigError(
+                    f"models.candidates[{self.name}].units: expected 1..4096 per layer, "
+                    f"got {list(self.units)}"
+                )
+            if self.family == "lstm" and len(self.units) != 1:
+                raise ConfigError(
+                    f"models.candidates[{self.name}].units: family 'lstm' is one layer, "
+                    f"got {len(self.units)} layers; use family 'stacked_lstm'"
+                )
+            if self.family in ("stacked_lstm", "gru", "bilstm") and len(self.units) > 4:
+                raise ConfigError(
+                    f"models.candidates[{self.name}].units: expected at most 4 layers, "
+                    f"got {len(self.units)}"
+                )
+        _check_range(f"models.candidates[{self.name}].dropout", self.dropout, 0.0, 0.9)
+        _check_range(f"models.candidates[{self.name}].span", self.span, 1, 10_000)
+
+    @property
+    def is_neural(self) -> bool:
+        return self.family in NEURAL_FAMILIES
+
+
+DEFAULT_CANDIDATES = (
+    CandidateConfig(name="stacked_lstm", family="stacked_lstm", units=(32, 16), dropout=0.1),
+    CandidateConfig(name="gru", family="gru", units=(32, 16), dropout=0.1),
+    CandidateConfig(name="lstm", family="lstm", units=(32,)),
+    CandidateConfig(name="random_walk", family="random_walk"),
+    CandidateConfig(name="ewma", family="ewma", span=20),
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelsConfig:
+    candidates: tuple[CandidateConfig, ...] = DEFAULT_CANDIDATES
+
+    def __post_init__(self) -> None:
+        names = [c.name for c in self.candidates]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigError(f"models.candidates: names must be unique, repeated: {dupes}")
+        if not any(c.family == "random_walk" for c in self.candidates):
+            raise ConfigError(
+                "models.candidates: a 'random_walk' candidate is required "
+                "(it is the reference every model must beat)"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    epochs: int = 15
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    patience: int = 3
+    seed: int = 42
+    mixed_precision: bool = False
+    # Loss above this (or NaN) rejects the candidate instead of crashing the run.
+    divergence_loss: float = 1e3
+
+    def __post_init__(self) -> None:
+        _check_range("training.epochs", self.epochs, 1, 10_000)
+        _check_range("training.batch_size", self.batch_size, 1, 1_000_000)
+        _check_range("training.learning_rate", self.learning_rate, 1e-7, 1.0)
+        _check_range("training.patience", self.patience, 0, 1000)
+
+
+@dataclasses.dataclass(frozen=True)
+class SelectionConfig:
+    metric: str = "rmse"
+    # The horizon the metric is read at; 0 means the mean over all horizons.
+    horizon: int = 0
+    # A challenger replaces the champion only if it is better by this fraction.
+    min_improvement: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_choice("selection.metric", self.metric, SELECTION_METRICS)
+        _check_range("selection.horizon", self.horizon, 0, 60)
+        _check_range("selection.min_improvement", self.min_improvement, 0.0, 1.0)
+
+
+@dataclasses.dataclass(frozen=True)
+class ForecastConfig:
+    interval_level: float = 0.8
+
+    def __post_init__(self) -> None:
+        _check_range("forecast.interval_level", self.interval_level, 0.5, 0.999)
+
+
+@dataclasses.dataclass(frozen=True)
+class BackfillConfig:
+    # Retrain every N sessions during a backfill; forecasts in between use the champion.
+    retrain_every: int = 20
+
+    def __post_init__(self) -> None:
+        _check_range("backfill.retrain_every", self.retrain_every, 1, 10_000)
+
+
+@dataclasses.dataclass(frozen=True)
+class AirflowConfig:
+    train_queue: str = "default"
+    train_pool: str = "default_pool"
+    warehouse_conn_id: str = "stacklstm_warehouse"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    universe: UniverseConfig = UniverseConfig()
+    source: SourceConfig = SourceConfig()
+    paths: PathsConfig = PathsConfig()
+    warehouse: WarehouseConfig = WarehouseConfig()
+    validation: ValidationConfig = ValidationConfig()
+    dataset: DatasetConfig = DatasetConfig()
+    models: ModelsConfig = ModelsConfig()
+    training: TrainingConfig = TrainingConfig()
+    selection: SelectionConfig = SelectionConfig()
+    forecast: ForecastConfig = ForecastConfig()
+    backfill: BackfillConfig = BackfillConfig()
+    airflow: AirflowConfig = AirflowConfig()
+
+    @property
+    def data_root(self) -> Path:
+        return self.paths.data_root
+
+    @property
+    def warehouse_url(self) -> str:
+        if self.warehouse.url:
+            return self.warehouse.url
+        return f"duckdb:///{(self.paths.data_root / 'warehouse.duckdb').as_posix()}"
+
+    def replace(self, **sections: Any) -> Config:
+        """A copy with whole sections replaced (``cfg.replace(source=...)``)."""
+        return dataclasses.replace(self, **sections)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _to_plain(self)
+
+
+def load_config(
+    path: str | Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Read, merge and validate the configuration.
+
+    ``path`` None means ``stacklstm_fin.toml`` in the working directory if it
+    exists, else built-in defaults. An explicit path that does not exist is an
+    error. ``overrides`` are dotted keys (``{"source.name": "synthetic"}``) that
+    win over everything, for the CLI's flags.
+    """
+    data: dict[str, Any] = {}
+    base_dir = Path.cwd()
+    if path is None:
+        candidate = Path(DEFAULT_CONFIG_FILE)
+        path = candidate if candidate.is_file() else None
+    if path is not None:
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"--config: file not found: {file}")
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from None
+        base_dir = file.resolve().parent
+    env = os.environ if env is None else env
+    for key, raw in sorted(env.items()):
+        if key.startswith(ENV_PREFIX) and "__" in key:
+            dotted = key[len(ENV_PREFIX) :].lower().replace("__", ".")
+            _set_dotted(data, dotted, _parse_env_value(raw), origin=key)
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(data, dotted, value, origin=dotted)
+    cfg = _build(Config, data, "")
+    root = cfg.paths.data_root
+    if not root.is_absolute():
+        cfg = cfg.replace(paths=PathsConfig(data_root=(base_dir / root).resolve()))
+    return cfg
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+
+def _parse_env_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _set_dotted(data: dict[str, Any], dotted: str, value: Any, *, origin: str) -> None:
+    parts = dotted.split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{origin}: {part!r} is a value, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def _build(cls: type[Any], data: Any, prefix: str) -> Any:
+    where = prefix or "config"
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a table, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"{prefix + '.' if prefix else ''}{unknown[0]}: unknown key; "
+            f"expected one of {', '.join(sorted(fields))}"
+        )
+    kwargs: dict[str, Any] = {}
+    missing = []
+    for name, field in fields.items():
+        key = f"{prefix}.{name}" if prefix else name
+        if name in data:
+            kwargs[name] = _coerce(hints[name], data[name], key)
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            missing.append(key)
+    if missing:
+        raise ConfigError(f"{missing[0]}: required key is missing")
+    try:
+        return cls(**kwargs)
+    except StackLSTMError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _coerce(tp: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key)
+    if origin is tuple:
+        (item_tp, _ellipsis) = typing.get_args(tp)
+        if isinstance(value, str) and item_tp is str:
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        if dataclasses.is_dataclass(item_tp):
+            items = []
+            for i, v in enumerate(value):
+                name = v.get("name", i) if isinstance(v, Mapping) else i
+                items.append(_build(item_tp, v, f"{key}[{name}]"))
+            return tuple(items)
+        return tuple(_coerce(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin in (typing.Union, types.UnionType):
+        raise AssertionError(f"unsupported config type {tp}")  # pragma: no cover
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key}: expected an integer, got {value!r}")
+    if tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{key}: expected a number, got {value!r}")
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{key}: expected a string, got {value!r}")
+    if tp is Path:
+        if isinstance(value, str | Path) and str(value):
+            return Path(value)
+        raise ConfigError(f"{key}: expected a path, got {value!r}")
+    if tp is dt.date:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise ConfigError(f"{key}: expected a date YYYY-MM-DD, got {value!r}")
+    raise AssertionError(f"unsupported config type {tp}")  # pragma: no cover
+
+
+def _to_plain(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return out
+    if isinstance(obj, tuple | list):
+        return [_to_plain(v) for v in obj]
+    if isinstance(obj, Path):
+        return obj.as_posix()
+    if isinstance(obj, dt.date):
+        return obj.isoformat()
+    return obj
