@@ -401,7 +401,7 @@ def _build(cls: type[Any], data: Any, prefix: str) -> Any:
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if origin is tuple:
         (item_tp, _ellipsis) = typing.get_args(tp)
@@ -409,7 +409,7 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list | tuple):
             raise ConfigError(f"{key}: expected a list, got {value!r}")
-        if dataclasses.is_dataclass(item_tp):
+        if isinstance(item_tp, type) and dataclasses.is_dataclass(item_tp):
             items = []
             for i, v in enumerate(value):
                 name = v.get("name", i) if isinstance(v, Mapping) else i
