@@ -14,14 +14,22 @@ import json
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from stacklstm_fin import __version__
 from stacklstm_fin.config import SOURCES, Config, load_config
-from stacklstm_fin.exceptions import StackLSTMError
+from stacklstm_fin.exceptions import ConfigError, StackLSTMError
 
 PROG = "stacklstm-fin"
 Handler = Callable[[argparse.Namespace, Config], Any]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line too (the usage is in ``--help``)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"{PROG}: error: {message}", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def _common(parser: argparse.ArgumentParser, *, as_of: bool = True) -> None:
@@ -44,9 +52,7 @@ def _source_flags(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Daily market data to published, auditable forecasts."
-    )
+    parser = _Parser(prog=PROG, description="Daily market data to published, auditable forecasts.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -65,6 +71,35 @@ def build_parser() -> argparse.ArgumentParser:
     _source_flags(p)
     p.add_argument("--dry-run", action="store_true", help="report only; write nothing")
     p.set_defaults(handler=_cmd_validate)
+
+    p = sub.add_parser("train", help="train every candidate, select, export and promote")
+    _common(p)
+    p.add_argument("--tickers", metavar="A,B,...", help="override universe.tickers")
+    p.set_defaults(handler=_cmd_train)
+
+    p = sub.add_parser("forecast", help="forecast with the champion and publish")
+    _common(p)
+    p.add_argument("--tickers", metavar="A,B,...", help="override universe.tickers")
+    p.set_defaults(handler=_cmd_forecast)
+
+    p = sub.add_parser("run", help="ingest -> validate -> train -> select -> export -> forecast")
+    _common(p)
+    _source_flags(p)
+    p.set_defaults(handler=_cmd_run)
+
+    p = sub.add_parser("backfill", help="point-in-time ingest and forecasts for a range")
+    _common(p, as_of=False)
+    _source_flags(p)
+    p.add_argument("--start", metavar="DATE", required=True, help="first date YYYY-MM-DD")
+    p.add_argument("--end", metavar="DATE", required=True, help="last date YYYY-MM-DD")
+    p.add_argument("--retrain-every", type=int, metavar="N", help="override backfill.retrain_every")
+    p.add_argument("--backwards", action="store_true", help="publish from end to start")
+    p.set_defaults(handler=_cmd_backfill)
+
+    p = sub.add_parser("leaderboard", help="print the candidates of the newest as-of, ranked")
+    _common(p, as_of=False)
+    p.add_argument("--forecasts", action="store_true", help="also print the latest forecasts")
+    p.set_defaults(handler=_cmd_leaderboard)
     return parser
 
 
@@ -117,6 +152,87 @@ def _cmd_validate(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
         return load_batch(wh, batch)
 
 
+def _cmd_train(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    from stacklstm_fin.pipeline.ingest import resolve_as_of
+    from stacklstm_fin.pipeline.run import train
+
+    with _connect(cfg) as wh:
+        return train(cfg, wh, resolve_as_of(cfg, _as_of(args)))
+
+
+def _cmd_forecast(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    from stacklstm_fin.pipeline.ingest import resolve_as_of
+    from stacklstm_fin.pipeline.publish import forecast_and_publish
+
+    with _connect(cfg) as wh:
+        return forecast_and_publish(cfg, wh, resolve_as_of(cfg, _as_of(args)))
+
+
+def _cmd_run(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    from stacklstm_fin.pipeline.run import run_all
+
+    with _connect(cfg) as wh:
+        result = run_all(cfg, wh, _as_of(args))
+    return {
+        "as_of": result["as_of"],
+        "rows_loaded": result["ingest"]["rows_loaded"],
+        "champion": result["selection"]["champion"],
+        "promoted": result["selection"]["promoted"],
+        "reason": result["selection"]["reason"],
+        "forecast_rows": result["forecast"]["rows"],
+    }
+
+
+def _cmd_backfill(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    from stacklstm_fin.calendar import parse_date
+    from stacklstm_fin.pipeline.run import backfill
+
+    start, end = parse_date(args.start, "--start"), parse_date(args.end, "--end")
+    if args.retrain_every is not None and args.retrain_every < 1:
+        raise ConfigError(f"--retrain-every: expected an integer >= 1, got {args.retrain_every}")
+    with _connect(cfg) as wh:
+        return backfill(
+            cfg, wh, start, end, retrain_every=args.retrain_every, backwards=args.backwards
+        )
+
+
+def _cmd_leaderboard(args: argparse.Namespace, cfg: Config) -> str:
+    from stacklstm_fin.warehouse import check_schema, connect
+
+    with connect(cfg.warehouse_url, read_only=True) as wh:
+        check_schema(wh)
+        board = wh.query(
+            "SELECT as_of, rank, candidate, family, status, test_rmse, test_mase, "
+            "test_directional_accuracy, dm_pvalue_vs_random_walk, status_reason "
+            "FROM stacklstm.model_leaderboard ORDER BY rank, candidate"
+        )
+        parts = ["Leaderboard (pooled test metrics, mean over horizons):", _table(board)]
+        if args.forecasts:
+            fc = wh.query(
+                "SELECT ticker, as_of_date, horizon, target_date, base_close, yhat_close, "
+                "lower_close, upper_close, interval_level, model_id "
+                "FROM stacklstm.latest_forecasts ORDER BY ticker, horizon"
+            )
+            parts += ["", "Latest forecasts:", _table(fc)]
+    return "\n".join(parts)
+
+
+def _table(frame: Any) -> str:
+    import polars as pl
+
+    if frame.height == 0:
+        return "(no rows)"
+    with pl.Config(
+        tbl_rows=200,
+        tbl_cols=20,
+        tbl_width_chars=200,
+        fmt_str_lengths=60,
+        tbl_hide_dataframe_shape=True,
+        float_precision=5,
+    ):
+        return str(frame)
+
+
 def _safe_url(cfg: Config) -> str:
     from stacklstm_fin.warehouse.connection import _redact
 
@@ -141,6 +257,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # GX announces its temporary Data Docs folder at INFO on every run: noise here.
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     handler: Handler = args.handler
     try:
         cfg = _config(args)

@@ -341,9 +341,14 @@ def load_config(
     for dotted, value in (overrides or {}).items():
         _set_dotted(data, dotted, value, origin=dotted)
     cfg = _build(Config, data, "")
+    # Relative paths are relative to the config file (or the working directory).
     root = cfg.paths.data_root
     if not root.is_absolute():
         cfg = cfg.replace(paths=PathsConfig(data_root=(base_dir / root).resolve()))
+    files = cfg.source.files.path
+    if files and not Path(files).is_absolute():
+        resolved = FilesConfig(path=str((base_dir / files).resolve()))
+        cfg = cfg.replace(source=dataclasses.replace(cfg.source, files=resolved))
     return cfg
 
 

@@ -197,4 +197,9 @@ def _connect_postgres(url: str) -> Warehouse:
             f"{parts.hostname}:{parts.port or 5432}: {first}"
         ) from None
     raw.execute("SET TIME ZONE 'UTC'")
+    # JSON comes back as text, as DuckDB returns it: callers parse what they need.
+    from psycopg.types.string import TextLoader
+
+    for name in ("json", "jsonb"):
+        raw.adapters.register_loader(name, TextLoader)
     return Warehouse(url, "postgresql", raw)
