@@ -12,6 +12,7 @@ import argparse
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -252,6 +253,8 @@ def _print(result: Any) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # TensorFlow's C++ start-up chatter (GPU probing, graph passes) is not ours to show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2" if args.verbose else "3")
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -259,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # GX announces its temporary Data Docs folder at INFO on every run: noise here.
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    # Keras retraces predict once per candidate model: expected, not a warning.
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     handler: Handler = args.handler
     try:
         cfg = _config(args)

@@ -10,17 +10,15 @@ target: a reader sees the old complete file or the new complete file.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime as dt
 import json
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import polars as pl
 
+from stacklstm_fin.atomic import atomic_writer
 from stacklstm_fin.exceptions import SnapshotError
 from stacklstm_fin.schema import conform, empty_prices
 from stacklstm_fin.sources.base import Source
@@ -110,35 +108,9 @@ def write_snapshot(
         "failures": dict(sorted((failures or {}).items())),
         "start": start.isoformat() if start is not None else None,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            prices.write_parquet(fh, metadata={METADATA_KEY: json.dumps(meta)})
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
-    _fsync_dir(path.parent)
+    with atomic_writer(path) as fh:
+        prices.write_parquet(fh, metadata={METADATA_KEY: json.dumps(meta)})
     return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not supported on every platform.
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _unreadable(path: Path, exc: BaseException) -> SnapshotError:

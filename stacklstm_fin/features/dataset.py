@@ -105,6 +105,26 @@ def build_dataset(prices: pl.DataFrame, cfg: DatasetConfig, as_of: dt.date) -> D
     )
 
 
+def latest_windows(prices: pl.DataFrame, cfg: DatasetConfig, as_of: dt.date) -> WindowSplit:
+    """The last window of each ticker as of ``as_of`` (y NaN), for forecasting.
+
+    Needs only ``volatility_window + window`` sessions per ticker, not the
+    history a full walk-forward dataset needs; equals ``build_dataset(...).latest``.
+    """
+    used = prices_used(prices, cfg, as_of)
+    feats = build_features(used, cfg)
+    names = np.asarray(feats.get_column("ticker").unique(maintain_order=True).to_list(), dtype=str)
+    codes = feats.get_column("ticker").rle_id().to_numpy()
+    days = feats.get_column("session_date").cast(pl.Int32).to_numpy()
+    features = np.ascontiguousarray(feats.select(FEATURE_NAMES).to_numpy(), dtype=np.float32)
+    log_return = feats.get_column("log_return").to_numpy()
+    index = row_index(codes, days, cfg.window, cfg.horizons)
+    return make_split(
+        features, log_return, names, index, last_rows(index), cfg.window, cfg.horizons,
+        with_targets=False,
+    )  # fmt: skip
+
+
 def prices_used(prices: pl.DataFrame, cfg: DatasetConfig, as_of: dt.date) -> pl.DataFrame:
     """Canonical prices with ``session_date <= as_of``, newest ``max_history_sessions``
     per ticker (all if 0), sorted by (ticker, session_date)."""
