@@ -316,3 +316,64 @@ def _toml(settings: dict[str, object]) -> str:
         lines.append("[[models.candidates]]")
         lines += [f"{k} = {json.dumps(v)}" for k, v in cand.items()]
     return "\n".join(lines) + "\n"
+
+
+def test_forecast_step_runs_without_tensorflow(base: Path) -> None:
+    """Publishing needs onnxruntime and the registry only: no TensorFlow, no Keras."""
+    settings = {**SETTINGS, "paths.data_root": str(base / "data"),
+                "warehouse.url": f"duckdb:///{base / 'data' / 'warehouse.duckdb'}"}  # fmt: skip
+    code = (
+        "import sys, datetime as dt\n"
+        "from stacklstm_fin.config import load_config\n"
+        "from stacklstm_fin.pipeline.publish import forecast\n"
+        "from stacklstm_fin.warehouse import connect\n"
+        f"cfg = load_config(None, env={{}}, overrides={settings!r})\n"
+        "with connect(cfg.warehouse_url, read_only=True) as wh:\n"
+        f"    frame, info = forecast(cfg, wh, dt.date.fromisoformat({AS_OF.isoformat()!r}))\n"
+        "heavy = sorted(m for m in ('tensorflow', 'keras', 'tf2onnx') if m in sys.modules)\n"
+        "print(frame.height, heavy)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == f"{len(TICKERS)} []"
+
+
+def test_backfill_forwards_and_backwards_publish_the_same(base: Path, tmp_path: Path) -> None:
+    from stacklstm_fin.pipeline.run import backfill
+
+    frames = []
+    for name, backwards in (("fwd", False), ("bwd", True)):
+        shutil.copytree(base / "data", tmp_path / name / "data")
+        cfg = make_config(tmp_path / name)
+        with connect(cfg.warehouse_url) as wh:
+            summary = backfill(cfg, wh, dt.date(2017, 1, 3), dt.date(2017, 1, 6),
+                               retrain_every=3, backwards=backwards)  # fmt: skip
+            frames.append(wh.query(
+                "SELECT * EXCLUDE (published_at) FROM stacklstm.forecasts "
+                "ORDER BY as_of_date, ticker, horizon").rows())  # fmt: skip
+            prices = wh.scalar("SELECT MAX(session_date) FROM stacklstm.prices_daily")
+        assert summary["sessions"] == 4 and summary["retrained"] == ["2017-01-03", "2017-01-06"]
+        assert prices == dt.date(2017, 1, 6)
+    assert frames[0] == frames[1]
+    assert len({row[1] for row in frames[0]}) == 5  # AS_OF plus the four sessions
+
+
+@pytest.mark.postgres
+def test_full_run_on_postgresql_is_idempotent(pg_url: str, tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, pg_url, **{"training.epochs": 2, "models.candidates": [
+        CANDIDATES[2], CANDIDATES[3], CANDIDATES[4]]})  # fmt: skip
+    with connect(pg_url) as wh:
+        migrate(wh)
+        first = run_all(cfg, wh, AS_OF)
+    before = snapshot(pg_url)
+    with connect(pg_url) as wh:
+        second = run_all(cfg, wh, AS_OF)
+        board = wh.query("SELECT candidate, status FROM stacklstm.model_leaderboard")
+        latest = wh.query("SELECT ticker, horizon FROM stacklstm.latest_forecasts")
+        accuracy = wh.query("SELECT * FROM stacklstm.forecast_accuracy")
+        champ = champion_as_of(wh, AS_OF)
+    assert snapshot(pg_url) == before
+    assert second["selection"]["champion"] == first["selection"]["champion"]
+    assert champ is not None and hashlib.sha256(champ["onnx"]).hexdigest() == champ["onnx_sha256"]
+    assert sorted(board["candidate"]) == ["ewma", "lstm", "random_walk"]
+    assert latest.height == len(TICKERS) and accuracy.height == 0
