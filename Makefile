@@ -21,9 +21,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip check
 	@touch $(STAMP)
 
+# Both DAGs end to end through Airflow (./airflow_home, SQLite metadata), offline,
+# on the bundled sample data and the DuckDB warehouse; prints the leaderboard and forecasts.
 demo: venv
-	$(BIN)/stacklstm-fin init-db --config $(CONFIG)
-	$(BIN)/stacklstm-fin ingest --config $(CONFIG) --as-of 2018-12-31
+	BIN=$(BIN) CONFIG=$(CONFIG) scripts/demo.sh
 
 lint: venv
 	$(BIN)/ruff check .
@@ -47,4 +48,4 @@ test-slow: venv
 	$(BIN)/python -m pytest -m "slow or integration" -q
 
 clean:
-	rm -rf data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf data airflow_home .pytest_cache .mypy_cache .ruff_cache

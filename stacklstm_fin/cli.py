@@ -260,8 +260,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    # GX announces its temporary Data Docs folder at INFO on every run: noise here.
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
     # Keras retraces predict once per candidate model: expected, not a warning.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     handler: Handler = args.handler

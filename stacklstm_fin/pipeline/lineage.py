@@ -47,13 +47,17 @@ def package_versions() -> dict[str, str]:
 
 
 def model_id(cfg: Config, candidate: CandidateConfig, as_of: dt.date, data_hash: str) -> str:
-    """Deterministic: same data, settings and code give the same id (re-runs are no-ops)."""
+    """Deterministic: same data, settings and release give the same id (re-runs are no-ops).
+
+    The package version, not the commit, enters the id: a documentation commit
+    must not retrain every model. The commit is recorded as ``code_version``.
+    """
     basis = {
         "data_hash": data_hash,
         "candidate": dataclasses.asdict(candidate),
         "training": dataclasses.asdict(cfg.training) if candidate.is_neural else None,
         "dataset": dataclasses.asdict(cfg.dataset),
-        "code_version": code_version(),
+        "package_version": __version__,
     }
     digest = hashlib.sha256(json.dumps(basis, sort_keys=True, default=str).encode()).hexdigest()
     return f"{candidate.name}-{as_of:%Y%m%d}-{digest[:10]}"

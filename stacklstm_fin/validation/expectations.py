@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import functools
+import logging
 import math
 import sys
 import threading
@@ -155,6 +156,9 @@ def _gx_batch_and_suite() -> tuple[Any, Any]:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
+    # That module pins its logger to INFO and announces a temporary Data Docs
+    # folder on every ephemeral context: noise in task logs and the CLI.
+    logging.getLogger("great_expectations.data_context.types.base").setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     # GX draws tqdm bars on stderr unless the context says otherwise.
     context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)

@@ -1,0 +1,249 @@
+"""The Forecasts page: a read-only FastAPI app over the warehouse's analyst views.
+
+Routes (all GET; there is no write endpoint):
+
+- ``/``: the leaderboard of the newest as-of (view ``model_leaderboard``), the
+  latest forecasts with their intervals (view ``latest_forecasts``) and a
+  server-side SVG chart of recent closes with the forecast fan for
+  ``?ticker=`` (default: the first ticker with forecasts);
+- ``/chart.svg?ticker=``: the chart alone;
+- ``/api/leaderboard`` and ``/api/forecasts?ticker=``: the same data as JSON.
+
+Each request opens the warehouse read-only and closes it before answering,
+so the page never holds DuckDB's file lock while a DAG writes. A ticker that
+is not a valid symbol is a 400; a valid one without forecasts is a 404; a
+warehouse that cannot be read is a 503 whose body names no path or host.
+Links are relative, so the page works under any mount point or proxy prefix.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, HTTPException, Query
+from fastapi.responses import HTMLResponse, Response
+
+log = logging.getLogger(__name__)
+
+# A function returning an open warehouse (stacklstm_fin.warehouse.Warehouse).
+Opener = Callable[[], Any]
+HISTORY_SESSIONS = 60
+LEADERBOARD_SQL = "SELECT * FROM stacklstm.model_leaderboard ORDER BY rank, candidate"
+FORECASTS_SQL = (
+    "SELECT ticker, as_of_date, horizon, target_date, model_id, base_close, yhat_log_return, "
+    "yhat_close, lower_close, upper_close, interval_level, published_at "
+    "FROM stacklstm.latest_forecasts {where} ORDER BY ticker, horizon"
+)
+HISTORY_SQL = (
+    "SELECT session_date, close FROM stacklstm.prices_daily "
+    "WHERE ticker = :ticker AND session_date <= :as_of "
+    "ORDER BY session_date DESC LIMIT :n"
+)
+_LEADERBOARD_COLUMNS = [
+    ("rank", "rank"), ("candidate", "candidate"), ("family", "family"), ("status", "status"),
+    ("test_rmse", "RMSE"), ("test_mae", "MAE"), ("test_mase", "MASE"),
+    ("test_directional_accuracy", "direction hit"), ("dm_pvalue_vs_random_walk", "DM p vs RW"),
+    ("parity_max_abs_diff", "ONNX parity"),
+]  # fmt: skip
+_FORECAST_COLUMNS = [
+    ("ticker", "ticker"), ("as_of_date", "as of"), ("horizon", "h"),
+    ("target_date", "target"), ("base_close", "close as of"), ("yhat_close", "forecast"),
+    ("lower_close", "lower"), ("upper_close", "upper"), ("interval_level", "level"),
+    ("model_id", "model"),
+]  # fmt: skip
+
+
+def default_opener() -> Any:
+    """The deployment's warehouse, read-only: connection ``stacklstm_warehouse`` or config."""
+    from stacklstm_fin.airflow import runtime
+    from stacklstm_fin.airflow.hooks import open_warehouse
+
+    wh = open_warehouse(runtime.load(), read_only=True)
+    if wh.dialect == "postgresql":
+        wh.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    return wh
+
+
+def create_app(
+    opener: Opener = default_opener,
+    *,
+    dependencies: Sequence[Callable[..., Any]] = (),
+) -> FastAPI:
+    """The Forecasts app; ``dependencies`` guard every route (e.g. Airflow's login)."""
+    app = FastAPI(
+        title="stacklstm-fin forecasts",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+        dependencies=[Depends(d) for d in dependencies],
+    )
+
+    @contextlib.contextmanager
+    def warehouse() -> Iterator[Any]:
+        from stacklstm_fin.exceptions import StackLSTMError, WarehouseLockedError
+        from stacklstm_fin.warehouse import check_schema
+
+        try:
+            wh = opener()
+        except WarehouseLockedError:
+            raise HTTPException(
+                503, "the warehouse is busy (a run is writing); retry shortly"
+            ) from None
+        except StackLSTMError as exc:
+            log.warning("forecasts page: warehouse unavailable: %s", exc)
+            raise HTTPException(503, "the warehouse is not available") from None
+        try:
+            check_schema(wh)
+            yield wh
+        except StackLSTMError as exc:
+            log.warning("forecasts page: %s", exc)
+            raise HTTPException(503, "the warehouse has no stacklstm schema yet") from None
+        finally:
+            wh.close()
+
+    @app.get("/api/leaderboard")
+    def api_leaderboard() -> dict[str, Any]:
+        with warehouse() as wh:
+            rows = wh.query(LEADERBOARD_SQL).to_dicts()
+        return {"as_of": rows[0]["as_of"] if rows else None, "candidates": rows}
+
+    @app.get("/api/forecasts")
+    def api_forecasts(ticker: str | None = Query(None, max_length=64)) -> dict[str, Any]:
+        symbol = _ticker_or_400(ticker) if ticker is not None else None
+        with warehouse() as wh:
+            rows = _forecasts(wh, symbol)
+        if symbol is not None and not rows:
+            raise HTTPException(404, f"no published forecasts for {symbol}")
+        return {"forecasts": rows}
+
+    @app.get("/chart.svg")
+    def chart_svg(ticker: str = Query(..., max_length=64)) -> Response:
+        symbol = _ticker_or_400(ticker)
+        with warehouse() as wh:
+            svg = _chart(wh, symbol)
+        return Response(svg, media_type="image/svg+xml")
+
+    @app.get("/", response_class=HTMLResponse)
+    def page(ticker: str | None = Query(None, max_length=64)) -> HTMLResponse:
+        symbol = _ticker_or_400(ticker) if ticker is not None else None
+        with warehouse() as wh:
+            board = wh.query(LEADERBOARD_SQL).to_dicts()
+            forecasts = _forecasts(wh, None)
+            tickers = sorted({r["ticker"] for r in forecasts})
+            if symbol is None and tickers:
+                symbol = tickers[0]
+            if symbol is not None and symbol not in tickers:
+                raise HTTPException(404, f"no published forecasts for {symbol}")
+            svg = _chart(wh, symbol) if symbol else ""
+        return HTMLResponse(_page(board, forecasts, tickers, symbol, svg))
+
+    return app
+
+
+def _ticker_or_400(ticker: str) -> str:
+    from stacklstm_fin.exceptions import InvalidTickerError
+    from stacklstm_fin.symbols import validate_ticker
+
+    try:
+        return validate_ticker(ticker)
+    except InvalidTickerError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+def _forecasts(wh: Any, ticker: str | None) -> list[dict[str, Any]]:
+    if ticker is None:
+        return list(wh.query(FORECASTS_SQL.format(where="")).to_dicts())
+    sql = FORECASTS_SQL.format(where="WHERE ticker = :ticker")
+    return list(wh.query(sql, {"ticker": ticker}).to_dicts())
+
+
+def _chart(wh: Any, ticker: str) -> str:
+    from stacklstm_fin.airflow.chart import FanPoint, fan_chart
+
+    rows = _forecasts(wh, ticker)
+    if not rows:
+        raise HTTPException(404, f"no published forecasts for {ticker}")
+    as_of: dt.date = rows[0]["as_of_date"]
+    history = wh.query(HISTORY_SQL, {"ticker": ticker, "as_of": as_of, "n": HISTORY_SESSIONS})
+    closes = sorted(zip(history["session_date"].to_list(), history["close"].to_list(), strict=True))
+    fan = [
+        FanPoint(r["target_date"], r["yhat_close"], r["lower_close"], r["upper_close"])
+        for r in rows
+    ]
+    return fan_chart(ticker, closes, fan, interval_level=rows[0]["interval_level"])
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1 else f"{value:,.2f}"
+    return escape(str(value))
+
+
+def _table(rows: list[dict[str, Any]], columns: list[tuple[str, str]], css: str) -> str:
+    head = "".join(f"<th>{escape(title)}</th>" for _, title in columns)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{_cell(row.get(key))}</td>" for key, _ in columns) + "</tr>"
+        for row in rows
+    )
+    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+_STYLE = """
+body{font-family:sans-serif;margin:1.2rem;color:#222}
+table{border-collapse:collapse;margin:.4rem 0 1.2rem;font-size:.85rem}
+th,td{border:1px solid #ddd;padding:.25rem .5rem;text-align:right}
+th{background:#f4f6f8}td:nth-child(-n+4){text-align:left}
+nav a{margin-right:.6rem}nav a.current{font-weight:bold;text-decoration:none}
+.muted{color:#777;font-size:.8rem}
+"""
+
+
+def _page(
+    board: list[dict[str, Any]],
+    forecasts: list[dict[str, Any]],
+    tickers: list[str],
+    symbol: str | None,
+    svg: str,
+) -> str:
+    as_of = board[0]["as_of"] if board else None
+    links = " ".join(
+        f'<a href="?ticker={quote(t, safe="")}"{" class=current" if t == symbol else ""}>'
+        f"{escape(t)}</a>"
+        for t in tickers
+    )
+    chart = (
+        f"<h2>Recent closes and forecast: {escape(symbol)}</h2><nav>{links}</nav>{svg}"
+        if symbol
+        else ""
+    )
+    leaderboard = (
+        _table(board, _LEADERBOARD_COLUMNS, "leaderboard")
+        if board
+        else "<p>No model trained yet.</p>"
+    )
+    latest = (
+        _table(forecasts, _FORECAST_COLUMNS, "forecasts")
+        if forecasts
+        else "<p>No forecasts published yet.</p>"
+    )
+    api = f"?ticker={quote(symbol, safe='')}" if symbol else ""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>stacklstm-fin forecasts</title><style>{_STYLE}</style></head><body>"
+        "<h1>stacklstm-fin forecasts</h1>"
+        f"<h2>Model leaderboard{f' as of {escape(str(as_of))}' if as_of else ''}</h2>"
+        '<p class="muted">Test-span metrics, mean over horizons; MASE below 1 beats the '
+        "random walk.</p>"
+        f"{leaderboard}<h2>Latest published forecasts</h2>{latest}{chart}"
+        f'<p class="muted">JSON: <a href="api/leaderboard">api/leaderboard</a> · '
+        f'<a href="api/forecasts{api}">api/forecasts{escape(api)}</a></p>'
+        "</body></html>"
+    )
