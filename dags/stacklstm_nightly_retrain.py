@@ -14,6 +14,7 @@ event (the newest, if several arrived); with none of them the run fails.
   then selection, ONNX export with onnxruntime parity, champion promotion.
 - ``forecast_publish``: the champion's forecasts for the as-of, published in
   one transaction; the ``stacklstm.forecasts`` asset event carries the as-of.
+- ``write_report``: the static HTML report under ``<data_root>/reports``.
 
 Model files live under ``paths.data_root``: every worker must see it.
 """
@@ -96,6 +97,16 @@ def forecast_publish(selection: dict[str, Any]) -> dict[str, Any]:
     return info
 
 
+@task
+def write_report(published: dict[str, Any]) -> dict[str, Any]:
+    """The static HTML report of the as-of, next to the model files (<data_root>/reports)."""
+    from stacklstm_fin.report import report_command
+
+    cfg = runtime.load()
+    as_of = dt.date.fromisoformat(published["as_of"])
+    return report_command(cfg, as_of, cfg.data_root / "reports")
+
+
 @dag(
     dag_id="stacklstm_nightly_retrain",
     schedule=[PRICES],
@@ -124,7 +135,8 @@ def stacklstm_nightly_retrain() -> None:
     )
     selection = select_export_promote(run)
     trained >> selection
-    forecast_publish.override(outlets=[FORECASTS])(selection)
+    published = forecast_publish.override(outlets=[FORECASTS])(selection)
+    write_report(published)
 
 
 stacklstm_nightly_retrain()

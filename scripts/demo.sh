@@ -7,7 +7,10 @@
 # plugins = ./plugins). Warehouse and model files: under the config's data_root
 # (./data for the example config). Re-running changes no published row.
 #
+# Then a point-in-time backfill of the last ~60 sessions before AS_OF and the HTML report.
+#
 # Environment: CONFIG (default stacklstm_fin.example.toml), AS_OF (2018-12-31),
+# BACKFILL_START (2018-10-04),
 # BIN (the virtualenv's bin folder, default .venv/bin).
 set -euo pipefail
 
@@ -16,6 +19,7 @@ REPO="$(pwd)"
 BIN="${BIN:-$REPO/.venv/bin}"
 CONFIG="${CONFIG:-stacklstm_fin.example.toml}"
 AS_OF="${AS_OF:-2018-12-31}"
+BACKFILL_START="${BACKFILL_START:-2018-10-04}"
 
 export AIRFLOW_HOME="$REPO/airflow_home"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
@@ -79,7 +83,12 @@ echo "==> DAGs: $("$BIN/airflow" dags list -o plain 2>/dev/null | awk '/^stackls
 step "stacklstm_market_data" "$BIN/airflow" dags test stacklstm_market_data "${AS_OF}T22:30:00+00:00"
 step "stacklstm_nightly_retrain" "$BIN/airflow" dags test stacklstm_nightly_retrain \
   "${AS_OF}T22:30:00+00:00" --conf "{\"as_of\": \"$AS_OF\"}"
+# Point-in-time history for the accuracy views, the notebook and the report: the last
+# ~60 sessions of 2018, retraining every 20 sessions, each day forecast by its champion.
+step "backfill ${BACKFILL_START}..${AS_OF}" "$BIN/stacklstm-fin" backfill \
+  --config "$STACKLSTM_CONFIG" --start "$BACKFILL_START" --end "$AS_OF" --retrain-every 20
 after="$(fingerprint)"
+step "report" "$BIN/stacklstm-fin" report --config "$STACKLSTM_CONFIG" --as-of "$AS_OF"
 
 echo
 "$BIN/stacklstm-fin" leaderboard --config "$STACKLSTM_CONFIG" --forecasts
@@ -89,4 +98,5 @@ if [ "$before" = "$after" ]; then
 else
   echo "Published forecasts: $after (before this run: $before)."
 fi
+echo "Report: $(awk '$1 == "report" {print $2}' "$LOGS/report.log")"
 echo "Logs: $LOGS. Forecasts page: airflow api-server, then Browse > Forecasts (/stacklstm/)."

@@ -101,6 +101,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p, as_of=False)
     p.add_argument("--forecasts", action="store_true", help="also print the latest forecasts")
     p.set_defaults(handler=_cmd_leaderboard)
+
+    p = sub.add_parser("report", help="write the HTML report (charts inline) for an as-of")
+    _common(p)
+    p.add_argument(
+        "--out", metavar="DIR", help="folder for the report (default: <data_root>/reports)"
+    )
+    p.set_defaults(handler=_cmd_report)
     return parser
 
 
@@ -216,6 +223,13 @@ def _cmd_leaderboard(args: argparse.Namespace, cfg: Config) -> str:
             )
             parts += ["", "Latest forecasts:", _table(fc)]
     return "\n".join(parts)
+
+
+def _cmd_report(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
+    from stacklstm_fin.report import report_command
+
+    as_of = _as_of(args) if args.as_of else None
+    return report_command(cfg, as_of, args.out)
 
 
 def _table(frame: Any) -> str:

@@ -85,7 +85,7 @@ def test_schedules_assets_and_params(parsed: dict[str, Any]) -> None:
     nightly = dags["stacklstm_nightly_retrain"]
     assert nightly["timetable"] == "AssetTriggeredTimetable"
     assert list(nightly["tasks"]) == [
-        "build_dataset", "train", "select_export_promote", "forecast_publish",
+        "build_dataset", "train", "select_export_promote", "forecast_publish", "write_report",
     ]  # fmt: skip
     assert nightly["tasks"]["forecast_publish"]["outlets"] == ["stacklstm.forecasts"]
     backfill = dags["stacklstm_backfill"]

@@ -110,7 +110,10 @@ def test_nightly_retrain_publishes_forecasts_for_the_as_of(
         "train[2]": "success",
         "select_export_promote": "success",
         "forecast_publish": "success",
+        "write_report": "success",
     }
+    reports = sorted(p.name for p in (tiny_config.parent / "data" / "reports").glob("*.html"))
+    assert reports == ["stacklstm-report-2018-12-31.html"]
     assert sorted(i["rendered_map_index"] for k, i in nightly["tasks"].items() if "[" in k) == [
         "ewma", "lstm", "random_walk",
     ]  # fmt: skip

@@ -1,0 +1,261 @@
+"""The static HTML report: one self-contained file, charts inline as SVG.
+
+It has the notebook's content for people who do not run notebooks: the
+leaderboard, the newest forecasts, a forecast fan per ticker, realized
+accuracy over time and the champion history. Nothing is fetched when the file
+is opened (no scripts, fonts or images from elsewhere), so it can be mailed,
+attached to a ticket or served from an artifact store as it is.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from stacklstm_fin import __version__
+from stacklstm_fin.atomic import write_bytes_atomic
+from stacklstm_fin.report.charts import accuracy_chart, forecast_fan_chart, leaderboard_chart
+from stacklstm_fin.report.data import ReportData, collect
+from stacklstm_fin.warehouse import Warehouse
+
+Formatter = Callable[[Any], str]
+
+CSS = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif;
+       margin: 24px auto; max-width: 960px; color: #222; line-height: 1.45; }
+h1 { font-size: 24px; margin-bottom: 4px; }
+h2 { font-size: 19px; margin-top: 34px; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+h3 { font-size: 15px; margin-top: 22px; }
+.meta { color: #555; font-size: 13px; }
+table { border-collapse: collapse; font-size: 13px; margin: 10px 0; }
+th, td { padding: 3px 9px; border-bottom: 1px solid #e5e5e5; text-align: right; }
+th { background: #f4f4f4; }
+td.text, th.text { text-align: left; }
+tr.champion td { font-weight: bold; }
+figure { margin: 12px 0; }
+svg.chart { max-width: 100%; height: auto; }
+.note { font-size: 13px; color: #444; background: #f8f8f8; padding: 8px 12px; }
+"""
+
+
+def _num(digits: int) -> Formatter:
+    return lambda v: f"{v:,.{digits}f}"
+
+
+def _sig(v: Any) -> str:
+    return f"{v:.4g}"
+
+
+def _pct(digits: int = 1, sign: bool = False) -> Formatter:
+    return lambda v: f"{v:+.{digits}%}" if sign else f"{v:.{digits}%}"
+
+
+def _pct_points(v: Any) -> str:
+    return f"{v:.2f}%"
+
+
+def table_html(
+    frame: pl.DataFrame,
+    columns: Mapping[str, str],
+    formats: Mapping[str, Formatter] | None = None,
+    *,
+    table_id: str = "",
+    row_class: Callable[[dict[str, Any]], str] | None = None,
+    empty: str = "no rows",
+) -> str:
+    """An HTML table of ``frame``'s ``columns`` (name -> header), values formatted."""
+    formats = formats or {}
+    if frame.height == 0:
+        return f'<p class="note">{escape(empty)}</p>'
+    text_cols = {c for c in columns if frame.schema[c] in (pl.String, pl.Utf8, pl.Boolean)}
+    ident = f' id="{escape(table_id)}"' if table_id else ""
+    head = "".join(
+        f'<th class="{"text" if c in text_cols else "num"}">{escape(h)}</th>'
+        for c, h in columns.items()
+    )
+    rows = []
+    for row in frame.iter_rows(named=True):
+        cells = []
+        for c in columns:
+            v = row[c]
+            shown = "" if v is None else formats[c](v) if c in formats else str(v)
+            css = "text" if c in text_cols else "num"
+            cells.append(f'<td class="{css}">{escape(shown)}</td>')
+        cls = row_class(row) if row_class else ""
+        attr = f' class="{cls}"' if cls else ""
+        rows.append(f"<tr{attr}>{''.join(cells)}</tr>")
+    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+LEADERBOARD_COLUMNS = {
+    "rank": "rank",
+    "candidate": "candidate",
+    "family": "family",
+    "status": "status",
+    "test_rmse": "test RMSE",
+    "rmse_vs_random_walk": "vs random walk",
+    "test_mase": "MASE",
+    "test_directional_accuracy": "direction",
+    "dm_pvalue_vs_random_walk": "DM p-value",
+}
+LEADERBOARD_FORMATS: dict[str, Formatter] = {
+    "test_rmse": _sig,
+    "rmse_vs_random_walk": _pct(2, sign=True),
+    "test_mase": _num(3),
+    "test_directional_accuracy": _pct(1),
+    "dm_pvalue_vs_random_walk": _num(3),
+}
+FORECAST_COLUMNS = {
+    "ticker": "ticker",
+    "horizon": "h",
+    "target_date": "target session",
+    "base_close": "as-of close",
+    "yhat_close": "median",
+    "expected_change": "change",
+    "lower_close": "lower",
+    "upper_close": "upper",
+    "interval_width": "width",
+    "actual_close": "realized",
+}
+FORECAST_FORMATS: dict[str, Formatter] = {
+    "base_close": _num(2),
+    "yhat_close": _num(2),
+    "expected_change": _pct(2, sign=True),
+    "lower_close": _num(2),
+    "upper_close": _num(2),
+    "interval_width": _pct(2),
+    "actual_close": _num(2),
+}
+SUMMARY_COLUMNS = {
+    "family": "family",
+    "horizon": "h",
+    "forecasts": "forecasts",
+    "rmse_pct": "RMSE (% of price)",
+    "mae_pct": "MAE (% of price)",
+    "directional_forecasts": "called a direction",
+    "hit_rate": "hit rate",
+    "coverage": "coverage",
+    "nominal_level": "nominal",
+}
+SUMMARY_FORMATS: dict[str, Formatter] = {
+    "rmse_pct": _pct_points,
+    "mae_pct": _pct_points,
+    "hit_rate": _pct(1),
+    "coverage": _pct(1),
+    "nominal_level": _pct(0),
+}
+CHAMPION_COLUMNS = {
+    "period": "period",
+    "candidate": "candidate",
+    "family": "family",
+    "trained_as_of": "trained as of",
+    "first_published": "first published",
+    "last_published": "last published",
+    "sessions": "sessions",
+    "model_id": "model id",
+}
+
+
+def _figure(svg: str) -> str:
+    return f"<figure>{svg}</figure>"
+
+
+def report_html(data: ReportData, *, warehouse: str = "", generated_at: dt.datetime) -> str:
+    """The report's HTML text for ``data``."""
+    champ = data.champion
+    champ_text = (
+        f"{champ['candidate']} ({champ['family']}, trained {champ['as_of']})" if champ else "none"
+    )
+    level = data.interval_level
+    level_text = f"{level:.0%}" if level is not None else "mixed"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>stacklstm-fin report as of {data.as_of}</title>",
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>Forecast report as of {data.as_of}</h1>",
+        '<p class="meta">'
+        f"forecasts published {data.forecast_as_of} · champion in force: {escape(champ_text)} · "
+        f"tickers: {escape(', '.join(data.tickers))} · interval level {level_text}<br>"
+        f"accuracy from forecasts published {data.start} .. {data.as_of} · "
+        f"generated {generated_at:%Y-%m-%d %H:%M} UTC by stacklstm-fin {__version__}"
+        + (f" from {escape(warehouse)}" if warehouse else "")
+        + "</p>",
+        '<h2 id="leaderboard">Leaderboard</h2>',
+        "<p>Every candidate of the newest training as-of, ranked by pooled test RMSE. "
+        "The dashed red line is the random walk (tomorrow's close equals today's): a model "
+        "left of it beats that honest baseline; MASE below 1 says the same.</p>",
+        _figure(leaderboard_chart(data).svg),
+        table_html(
+            data.leaderboard,
+            LEADERBOARD_COLUMNS,
+            LEADERBOARD_FORMATS,
+            table_id="leaderboard-table",
+            row_class=lambda r: "champion" if r["champion"] else "",
+            empty="no candidates trained on or before the as-of",
+        ),
+        '<h2 id="forecasts">Newest forecasts</h2>',
+        table_html(data.forecasts, FORECAST_COLUMNS, FORECAST_FORMATS, table_id="forecasts-table"),
+        '<h2 id="fans">Forecast fans</h2>',
+        "<p>The blue line is the close. Grey: the one-session-ahead interval published each "
+        "day before the as-of (the close should fall inside it at the nominal rate). Orange: "
+        "the newest forecast, median and interval, by horizon. Red: the realized closes after "
+        "the as-of, where the warehouse has them.</p>",
+    ]
+    for ticker in data.tickers:
+        parts.append(f"<h3>{escape(ticker)}</h3>")
+        parts.append(_figure(forecast_fan_chart(data, ticker).svg))
+    parts += [
+        '<h2 id="accuracy">Realized accuracy</h2>',
+        "<p>Forecasts whose target session has a realized close, by the family of the model "
+        "that published them and by horizon. RMSE is of the percentage error, so tickers of "
+        "different price levels pool. The hit rate counts only forecasts that call a direction "
+        "(a random walk calls none). Coverage below the nominal level means the intervals are "
+        "too narrow; above it, too wide.</p>",
+        _figure(accuracy_chart(data).svg),
+        table_html(
+            data.accuracy_summary,
+            SUMMARY_COLUMNS,
+            SUMMARY_FORMATS,
+            table_id="accuracy-table",
+            empty="no realized outcomes yet",
+        ),
+        '<h2 id="champions">Champion history</h2>',
+        "<p>The model that published the forecasts, period by period (a new period starts "
+        "when the publishing model changes).</p>",
+        table_html(data.champions, CHAMPION_COLUMNS, table_id="champions-table"),
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def render_report(
+    wh: Warehouse,
+    as_of: dt.date | None,
+    out_dir: Path | str,
+    *,
+    start: dt.date | None = None,
+    tickers: Sequence[str] | None = None,
+    window: int = 20,
+    history_sessions: int = 60,
+    filename: str | None = None,
+) -> Path:
+    """Write the HTML report as of ``as_of`` into ``out_dir``; returns the file's path.
+
+    The file is ``stacklstm-report-<forecast as-of>.html`` unless ``filename``
+    is given; it is written atomically. See :func:`collect` for the arguments.
+    """
+    data = collect(
+        wh, as_of, start=start, tickers=tickers, window=window, history_sessions=history_sessions
+    )
+    from stacklstm_fin.warehouse.connection import _redact
+
+    text = report_html(data, warehouse=_redact(wh.url), generated_at=dt.datetime.now(dt.UTC))
+    path = Path(out_dir) / (filename or f"stacklstm-report-{data.forecast_as_of}.html")
+    return write_bytes_atomic(path, text.encode("utf-8"))
