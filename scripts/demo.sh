@@ -85,7 +85,7 @@ step "stacklstm_nightly_retrain" "$BIN/airflow" dags test stacklstm_nightly_retr
   "${AS_OF}T22:30:00+00:00" --conf "{\"as_of\": \"$AS_OF\"}"
 # Point-in-time history for the accuracy views, the notebook and the report: the last
 # ~60 sessions of 2018, retraining every 20 sessions, each day forecast by its champion.
-step "backfill ${BACKFILL_START}..${AS_OF}" "$BIN/stacklstm-fin" backfill \
+step "backfill from ${BACKFILL_START}" "$BIN/stacklstm-fin" backfill \
   --config "$STACKLSTM_CONFIG" --start "$BACKFILL_START" --end "$AS_OF" --retrain-every 20
 after="$(fingerprint)"
 step "report" "$BIN/stacklstm-fin" report --config "$STACKLSTM_CONFIG" --as-of "$AS_OF"
