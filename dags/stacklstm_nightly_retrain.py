@@ -100,11 +100,13 @@ def forecast_publish(selection: dict[str, Any]) -> dict[str, Any]:
 @task
 def write_report(published: dict[str, Any]) -> dict[str, Any]:
     """The static HTML report of the as-of, next to the model files (<data_root>/reports)."""
+    from stacklstm_fin.airflow.hooks import warehouse_url
     from stacklstm_fin.report import report_command
 
     cfg = runtime.load()
+    url, _origin = warehouse_url(cfg)  # the stacklstm_warehouse connection, like the others
     as_of = dt.date.fromisoformat(published["as_of"])
-    return report_command(cfg, as_of, cfg.data_root / "reports")
+    return report_command(cfg, as_of, cfg.data_root / "reports", warehouse_url=url)
 
 
 @dag(
