@@ -10,7 +10,7 @@ CONFIG ?= stacklstm_fin.example.toml
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: venv demo test test-fast test-slow lint format clean
+.PHONY: venv demo test test-fast test-slow lint format bench bench-gpu clean
 
 venv: $(STAMP)
 
@@ -46,6 +46,13 @@ test-fast: venv
 
 test-slow: venv
 	$(BIN)/python -m pytest -m "slow or integration" -q
+
+# Side-by-side benchmarks (docs/performance.md): JSON per workload under bench/results/.
+bench: venv
+	$(BIN)/python -m bench
+
+bench-gpu: venv
+	$(BIN)/python -m bench --gpu
 
 clean:
 	rm -rf data airflow_home .pytest_cache .mypy_cache .ruff_cache
