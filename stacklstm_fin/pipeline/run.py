@@ -16,7 +16,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from stacklstm_fin.config import Config, UniverseConfig
+from stacklstm_fin.config import Config
 from stacklstm_fin.pipeline.ingest import calendar_for, ingest, resolve_as_of
 from stacklstm_fin.pipeline.modeling import prepare_dataset, train_one
 from stacklstm_fin.pipeline.promotion import select_and_promote
@@ -30,8 +30,8 @@ log = logging.getLogger(__name__)
 def with_tickers(cfg: Config, tickers: Sequence[str] | None) -> Config:
     if not tickers:
         return cfg
-    universe = dataclasses.replace(cfg.universe, tickers=tuple(tickers))
-    return cfg.replace(universe=UniverseConfig(**dataclasses.asdict(universe)))
+    # dataclasses.replace re-runs UniverseConfig's validation of the tickers.
+    return cfg.replace(universe=dataclasses.replace(cfg.universe, tickers=tuple(tickers)))
 
 
 def train(cfg: Config, wh: Warehouse, as_of: dt.date) -> dict[str, Any]:
