@@ -17,7 +17,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,deploy]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,deploy,bench]'
 	$(BIN)/python -m pip check
 	@touch $(STAMP)
 
