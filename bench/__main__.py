@@ -95,20 +95,23 @@ def run_workload(name: str, sizes: Any, info: dict[str, Any]) -> dict[str, Any]:
 def ratio_table(results: list[dict[str, Any]]) -> str:
     lines = [
         "ratio_A_vs_B = throughput of A / throughput of B (> 1: A is faster); per family",
-        "and per batch size in the JSON files.",
-        f"{'workload':<11} {'ratio':<58} {'value':>9}",
-        "-" * 80,
+        "and per batch size in the JSON files; [lo, hi]: 90 % bootstrap interval over rounds.",
+        f"{'workload':<11} {'ratio':<50} {'value':>9}  {'90 % interval':<16}",
+        "-" * 90,
     ]
     for res in results:
         if res["status"] != "ok":
             lines.append(f"{res['workload']:<11} {res['status']}: {res['reason']}"[:200])
             continue
+        intervals = res.get("ratio_intervals_90", {})
         for key, value in res.get("ratios", {}).items():
             if "." in key:  # per family / batch: in the JSON file
                 continue
             shown = "n/a" if value is None else f"{value:9.3f}"
-            lines.append(f"{res['workload']:<11} {key:<58} {shown:>9}")
-    lines.append("-" * 80)
+            ci = intervals.get(key)
+            ci_shown = f"[{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+            lines.append(f"{res['workload']:<11} {key:<50} {shown:>9}  {ci_shown}")
+    lines.append("-" * 90)
     for workload, key, threshold, profiles in ACCEPTANCE:
         res = next((r for r in results if r["workload"] == workload), None)
         if res is None or res["status"] != "ok":
@@ -119,6 +122,9 @@ def ratio_table(results: list[dict[str, Any]]) -> str:
         else:
             verdict = "holds" if value is not None and value >= threshold else "DOES NOT HOLD"
         shown = "n/a" if value is None else f"{value:.3f}"
+        ci = res.get("ratio_intervals_90", {}).get(key)
+        if ci:
+            shown += f" (90 % interval {ci[0]:.3f}-{ci[1]:.3f})"
         lines.append(f"acceptance: {key} = {shown} >= {threshold}: {verdict}")
     return "\n".join(lines)
 

@@ -4,6 +4,12 @@ Per neural family at equal size, the arms run interleaved (round r starts with
 arm r mod 3, so a drift of the machine's load hits every arm alike); each fit
 call runs ``epochs`` epochs, the first holding the compile/trace time, the rest
 steady state. Throughput is train windows per steady epoch second (median).
+A ratio between two arms is paired: per round, one arm's median steady epoch
+over the other's from the same round, then the median over rounds, with a 90 %
+bootstrap interval over the rounds. On the shared 2-core machine a single epoch
+varies by +-20 % and more (TensorFlow's two thread pools on two cores); few
+unpaired epochs gave trainer/fit ratios from 0.67 to 1.69 for the same code,
+which is why the full profile runs 4 rounds of 4 steady epochs.
 
 The limit: FLOPs per epoch = 3 x windows x window x sum over layers of
 2·G·h·(i+h) (G = 4 for LSTM, 3 for GRU; forward + backward = 3 x forward),
@@ -28,10 +34,18 @@ from stacklstm_fin.config import CandidateConfig
 
 # Throughput ratios a/b reported per family and as the geometric mean over families.
 PAIRS = (("trainer", "keras_fit"), ("torch", "keras_fit"), ("trainer", "torch"))
-# Ratio key suffix -> throughput measure: the median steady epoch (the headline), the
-# best epoch (what the code does when the machine leaves it alone: others' load only
-# slows an epoch down), and CPU seconds (the work done, whoever else ran).
-METRICS = {"": "samples_per_s", "_best": "best_samples_per_s", "_cpu_time": "cpu_samples_per_s"}
+# The headline ratio is paired: per round, a's median steady epoch over b's from the
+# same round (seconds apart, so a drift of the machine's load cancels), then the
+# median over rounds. Beside it, ratio key suffix -> pooled throughput measure: the
+# median over every steady epoch, the best epoch (what the code does when the machine
+# leaves it alone: others' load only slows an epoch down), and CPU seconds (the work
+# done, whoever else ran).
+METRICS = {
+    "_pooled": "samples_per_s",
+    "_best": "best_samples_per_s",
+    "_cpu_time": "cpu_samples_per_s",
+}
+BOOTSTRAP = 2000  # resamples of the rounds for the headline's 90 % interval
 GATES = {"stacked_lstm": 4, "lstm": 4, "bilstm": 4, "gru": 3}
 
 
@@ -94,8 +108,8 @@ def available_arms(wanted: Sequence[str]) -> tuple[list[str], dict[str, str]]:
     for arm in wanted:
         if arm == "torch" and not installed("torch"):
             skipped[arm] = (
-                "torch is not installed; the CPU build: pip install torch==2.13.0+cpu "
-                "--extra-index-url https://download.pytorch.org/whl/cpu"
+                "torch is not installed: pip install -c constraints.txt -e '.[bench]' "
+                "(make venv does)"
             )
         else:
             ok.append(arm)
@@ -128,6 +142,7 @@ def measure_family(
             "steady_epoch_s": epoch_s,
             "steady_epoch_cpu_s": cpu_s,
             "per_round_samples_per_s": [n / float(np.median(c.steady_s)) for c in calls],
+            "per_round_cpu_samples_per_s": [n / float(np.median(c.steady_cpu_s)) for c in calls],
             "first_epoch_s": summary([c.epoch_s[0] for c in calls]),
             "compile_s": summary([c.compile_s for c in calls]),
             "call_s": summary([c.call_s for c in calls]),
@@ -136,12 +151,31 @@ def measure_family(
     return out
 
 
-def paired_ratios(results: dict[str, Any], a: str, b: str) -> list[float]:
+def paired_ratios(
+    results: dict[str, Any], a: str, b: str, measure: str = "per_round_samples_per_s"
+) -> list[float]:
     """Per-round throughput ratios a/b (the same round saw the same machine load)."""
     if a not in results or b not in results:
         return []
-    pa, pb = results[a]["per_round_samples_per_s"], results[b]["per_round_samples_per_s"]
+    pa, pb = results[a][measure], results[b][measure]
     return [x / y for x, y in zip(pa, pb, strict=True)]
+
+
+def bootstrap_interval(
+    per_family: Sequence[Sequence[float]], *, resamples: int = BOOTSTRAP, seed: int = 0
+) -> tuple[float, float]:
+    """90 % interval of the geometric mean over families of each family's median ratio.
+
+    Each family's rounds are resampled with replacement, independently (the families
+    ran at different times); with one family it is that family's median's interval.
+    """
+    rng = np.random.default_rng(seed)
+    stats = []
+    for _ in range(resamples):
+        medians = [float(np.median(rng.choice(np.asarray(r), size=len(r)))) for r in per_family]
+        stats.append(geomean(medians))
+    lo, hi = np.percentile(stats, [5, 95])
+    return float(lo), float(hi)
 
 
 def limits(
@@ -188,6 +222,7 @@ def run(sizes: Sizes, info: dict[str, Any]) -> dict[str, Any]:
     peak = measure_peak(info)
     families: dict[str, Any] = {}
     ratios: dict[str, float] = {}
+    paired_by_family: dict[str, list[list[float]]] = {}
     for cand in sizes.families:
         res = measure_family(
             cand, arms, data, epochs=sizes.epochs, batch=sizes.batch, rounds=sizes.rounds
@@ -206,9 +241,15 @@ def run(sizes: Sizes, info: dict[str, Any]) -> dict[str, Any]:
         for a, b in PAIRS:
             if a in res and b in res:
                 key = f"{a}_vs_{b}"
+                paired = paired_ratios(res, a, b)
+                ratios[f"ratio_{key}.{cand.name}"] = float(np.median(paired))
                 for suffix, metric in METRICS.items():
                     ratios[f"ratio_{key}{suffix}.{cand.name}"] = res[a][metric] / res[b][metric]
-                pairs[key] = summary(paired_ratios(res, a, b))
+                pairs[key] = summary(paired)
+                pairs[f"{key}_cpu_time"] = summary(
+                    paired_ratios(res, a, b, "per_round_cpu_samples_per_s")
+                )
+                paired_by_family.setdefault(key, []).append(paired)
         families[cand.name] = {
             "candidate": {
                 "family": cand.family,
@@ -220,11 +261,12 @@ def run(sizes: Sizes, info: dict[str, Any]) -> dict[str, Any]:
             "paired_ratios": pairs,
         }
     for a, b in PAIRS:
-        for suffix in METRICS:
+        for suffix in ("", *METRICS):
             head = f"ratio_{a}_vs_{b}{suffix}."
             per = [v for k, v in ratios.items() if k.startswith(head)]
             if per:
                 ratios[head[:-1]] = geomean(per)
+    intervals = {f"ratio_{key}": bootstrap_interval(per) for key, per in paired_by_family.items()}
     return {
         "backend": keras.backend.backend(),
         "config": {
@@ -244,4 +286,6 @@ def run(sizes: Sizes, info: dict[str, Any]) -> dict[str, Any]:
         "peak": peak,
         "results": families,
         "ratios": ratios,
+        # 90 % bootstrap interval of each headline ratio, over the rounds
+        "ratio_intervals_90": intervals,
     }

@@ -15,13 +15,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bench import common
 from bench.common import percentile, rotated, sizes_for
 from bench.datapath import linear_fit
 from bench.end_to_end import growth
-from bench.training import flops_per_sample
+from bench.training import bootstrap_interval, flops_per_sample, paired_ratios
 from stacklstm_fin.config import CandidateConfig
 
 REPO = Path(__file__).resolve().parents[2]
@@ -48,6 +49,28 @@ def test_statistics_helpers() -> None:
     fit = linear_fit([1000, 3000], [1.5, 2.5])
     assert fit["fixed_s"] == pytest.approx(1.0)
     assert fit["per_row_us"] == pytest.approx(500.0)
+
+
+def test_paired_ratio_cancels_a_drift_that_hits_both_arms() -> None:
+    # The machine slows down 3x over the rounds; arm a is always 10 % faster than b.
+    results = {
+        "a": {"per_round_samples_per_s": [110.0, 55.0, 33.0]},
+        "b": {"per_round_samples_per_s": [100.0, 50.0, 30.0]},
+    }
+    assert paired_ratios(results, "a", "b") == pytest.approx([1.1, 1.1, 1.1])
+    assert paired_ratios(results, "a", "missing") == []
+
+
+def test_bootstrap_interval_holds_the_median_and_narrows_with_rounds() -> None:
+    assert bootstrap_interval([[1.2, 1.2, 1.2]]) == pytest.approx((1.2, 1.2))
+    rng = np.random.default_rng(3)
+    few = [list(1.0 + 0.2 * rng.standard_normal(4)) for _ in range(3)]
+    many = [list(1.0 + 0.2 * rng.standard_normal(40)) for _ in range(3)]
+    lo_few, hi_few = bootstrap_interval(few)
+    lo_many, hi_many = bootstrap_interval(many)
+    assert lo_few <= float(np.exp(np.mean(np.log([np.median(r) for r in few])))) <= hi_few
+    assert hi_many - lo_many < hi_few - lo_few
+    assert lo_many < 1.0 < hi_many
 
 
 def test_growth_exponent_is_one_for_linear_stages() -> None:
@@ -111,7 +134,12 @@ def test_tiny_run_writes_one_result_per_workload(tiny_run: dict[str, Any]) -> No
 def test_tiny_training_measures_every_arm_and_the_limits(tiny_run: dict[str, Any]) -> None:
     res = tiny_run["files"]["training"]
     assert res["backend"] == "tensorflow"
-    assert res["ratio_trainer_vs_keras_fit"] > 0
+    ratio = res["ratio_trainer_vs_keras_fit"]
+    lo, hi = res["ratio_intervals_90"]["ratio_trainer_vs_keras_fit"]
+    assert 0 < lo <= ratio * (1 + 1e-9) and ratio <= hi * (1 + 1e-9)  # 1 round: lo == hi
+    assert {"ratio_trainer_vs_keras_fit_pooled", "ratio_trainer_vs_keras_fit_cpu_time"} <= set(
+        res["ratios"]
+    )
     arms = res["results"]["stacked_lstm"]["arms"]
     expected = {"trainer", "keras_fit"} | ({"torch"} if common.installed("torch") else set())
     assert set(arms) == expected
@@ -175,5 +203,12 @@ def test_tiny_end_to_end_publishes_a_forecast_per_ticker(tiny_run: dict[str, Any
 @pytest.mark.slow
 def test_tiny_backends_runs_a_worker_process(tiny_run: dict[str, Any]) -> None:
     res = tiny_run["files"]["backends"]["results"]
-    assert res["tensorflow"]["status"] == "ok"
-    assert res["tensorflow"]["samples_per_s"]["trainer"]["stacked_lstm"] > 0
+    # Each installed backend trains the product's model in its own worker process.
+    for backend in ("tensorflow", "jax", "torch"):
+        if not common.installed(backend):
+            assert res[backend]["status"] == "skipped"
+            continue
+        assert res[backend]["status"] == "ok", res[backend].get("reason")
+        assert res[backend]["samples_per_s"]["trainer"]["stacked_lstm"] > 0
+        (round_,) = res[backend]["rounds"]
+        assert round_["backend"] == backend
