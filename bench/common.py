@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import importlib.metadata
 import importlib.util
+import itertools
 import json
 import math
 import os
@@ -87,7 +88,7 @@ class Sizes:
     n_train: int
     n_val: int
     epochs: int  # per fit call; the first epoch holds the compile/trace time
-    rounds: int  # interleaved repeats of every arm
+    rounds: int  # interleaved repeats of every arm; 6 runs every order of 3 arms once
     tiny_batch: int  # the latency bound's batch
     tiny_steps: int
     # backends: each installed Keras backend in its own process
@@ -132,8 +133,8 @@ _FULL: dict[str, Any] = dict(
     batch=256,
     n_train=8192,
     n_val=512,
-    epochs=5,
-    rounds=4,
+    epochs=4,
+    rounds=6,
     tiny_batch=1,
     tiny_steps=64,
     backend_arms=("trainer",),
@@ -160,8 +161,8 @@ _CHANGES: dict[str, dict[str, Any]] = {
     "quick": dict(
         n_train=4096,
         n_val=256,
-        epochs=4,
-        rounds=3,
+        epochs=3,
+        rounds=6,
         backend_families=1,
         backend_n_train=2048,
         backend_rounds=1,
@@ -335,6 +336,15 @@ def geomean(values: Sequence[float]) -> float:
     if not vals:
         return math.nan
     return math.exp(sum(math.log(v) for v in vals) / len(vals))
+
+
+def ordering(items: Sequence[Any], k: int) -> list[Any]:
+    """The ``k``-th of every order of ``items`` (cycling): over len(items)! rounds each
+    item runs first, last, and right after each other item equally often, so neither a
+    drift of the machine's load nor what an arm leaves behind (threads, caches, the
+    allocator) favours one arm."""
+    orders = list(itertools.permutations(items))
+    return list(orders[k % len(orders)]) if orders else []
 
 
 def rotated(items: Sequence[Any], k: int) -> list[Any]:

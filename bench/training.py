@@ -1,15 +1,21 @@
 """Workload 1, training throughput: our trainer vs plain ``keras.Model.fit`` vs plain PyTorch.
 
-Per neural family at equal size, the arms run interleaved (round r starts with
-arm r mod 3, so a drift of the machine's load hits every arm alike); each fit
-call runs ``epochs`` epochs, the first holding the compile/trace time, the rest
-steady state. Throughput is train windows per steady epoch second (median).
-A ratio between two arms is paired: per round, one arm's median steady epoch
-over the other's from the same round, then the median over rounds, with a 90 %
-bootstrap interval over the rounds. On the shared 2-core machine a single epoch
-varies by +-20 % and more (TensorFlow's two thread pools on two cores); few
-unpaired epochs gave trainer/fit ratios from 0.67 to 1.69 for the same code,
-which is why the full profile runs 4 rounds of 4 steady epochs.
+Per neural family at equal size, the arms run interleaved, round r in the r-th
+of every order of the arms (6 rounds run each order of 3 once: each arm runs
+first, last and after each other arm equally often, so neither a drift of the
+machine's load nor what the previous arm left behind favours one arm); each
+fit call runs ``epochs`` epochs, the first holding the compile/trace time, the
+rest steady state. Throughput is train windows per steady epoch second
+(median). A ratio between two arms is paired: per round, one arm's median
+steady epoch over the other's from the same round, then the median over
+rounds, with a 90 % bootstrap interval over the rounds.
+
+Why so many rounds: on 2 cores a TensorFlow epoch of the same code is bimodal
+(0.33 s or 0.6 s for the 1-layer LSTM, at the same CPU seconds: its inter-op
+threads either overlap or take turns), even on an otherwise idle machine. Four
+rounds of four epochs gave trainer/fit ratios of 0.84 and 1.01 in two runs of
+the same code; 30 epochs per arm in a dedicated A/B gave 1.00
+(docs/performance.md).
 
 The limit: FLOPs per epoch = 3 x windows x window x sum over layers of
 2·G·h·(i+h) (G = 4 for LSTM, 3 for GRU; forward + backward = 3 x forward),
@@ -29,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from bench import arms as arms_mod
-from bench.common import Sizes, geomean, installed, nominal_cpu_peak_gflops, rotated, summary
+from bench.common import Sizes, geomean, installed, nominal_cpu_peak_gflops, ordering, summary
 from stacklstm_fin.config import CandidateConfig
 
 # Throughput ratios a/b reported per family and as the geometric mean over families.
@@ -128,7 +134,7 @@ def measure_family(
     """Interleaved fit calls of every arm on one family; raw epoch times and medians."""
     runs: dict[str, list[arms_mod.ArmRun]] = {arm: [] for arm in arms}
     for r in range(rounds):
-        for arm in rotated(list(arms), r):
+        for arm in ordering(list(arms), r):
             runs[arm].append(arms_mod.run_arm(arm, candidate, data, epochs, batch))
     n = data.x.shape[0]
     out: dict[str, Any] = {}

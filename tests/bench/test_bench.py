@@ -12,6 +12,7 @@ import math
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ import numpy as np
 import pytest
 
 from bench import common
-from bench.common import percentile, rotated, sizes_for
+from bench.common import ordering, percentile, rotated, sizes_for
 from bench.datapath import linear_fit
 from bench.end_to_end import growth
 from bench.training import bootstrap_interval, flops_per_sample, paired_ratios
@@ -49,6 +50,17 @@ def test_statistics_helpers() -> None:
     fit = linear_fit([1000, 3000], [1.5, 2.5])
     assert fit["fixed_s"] == pytest.approx(1.0)
     assert fit["per_row_us"] == pytest.approx(500.0)
+
+
+def test_ordering_balances_first_place_and_predecessors_over_every_order() -> None:
+    arms = ["trainer", "keras_fit", "torch"]
+    rounds = [ordering(arms, r) for r in range(6)]
+    assert len({tuple(r) for r in rounds}) == 6
+    assert Counter(r[0] for r in rounds) == {a: 2 for a in arms}
+    follows = Counter((r[i - 1], r[i]) for r in rounds for i in range(1, 3))
+    assert follows == {(a, b): 2 for a in arms for b in arms if a != b}
+    assert ordering(arms, 6) == rounds[0]
+    assert ordering(["trainer"], 5) == ["trainer"]
 
 
 def test_paired_ratio_cancels_a_drift_that_hits_both_arms() -> None:
