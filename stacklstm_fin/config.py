@@ -32,6 +32,7 @@ NEURAL_FAMILIES = ("stacked_lstm", "gru", "lstm", "bilstm")
 BASELINE_FAMILIES = ("random_walk", "drift", "ewma")
 FAMILIES = NEURAL_FAMILIES + BASELINE_FAMILIES
 SELECTION_METRICS = ("rmse", "mae", "mase")
+VOLATILITY_MODELS = ("garch", "ewma")
 
 
 def _check_range(key: str, value: float, lo: float, hi: float) -> None:
@@ -50,6 +51,9 @@ class UniverseConfig:
     calendar: str = "XNYS"
     # exchange_calendars covers ~20 years back by default; the sample starts 1999.
     calendar_start: dt.date = dt.date(1998, 1, 2)
+    # Tickers that trade on another exchange calendar than ``calendar``, e.g.
+    # {"ES=F" = "CMES"}: horizon h is the h-th next session of the ticker's own calendar.
+    ticker_calendars: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         from stacklstm_fin.symbols import validate_tickers
@@ -57,6 +61,15 @@ class UniverseConfig:
         validate_tickers(self.tickers)
         if not self.tickers:
             raise ConfigError("universe.tickers: expected at least one ticker, got an empty list")
+        for ticker, _name in self.ticker_calendars:
+            if ticker not in self.tickers:
+                raise ConfigError(
+                    f"universe.ticker_calendars: {ticker!r} is not in universe.tickers"
+                )
+
+    def calendar_of(self, ticker: str) -> str:
+        """The exchange calendar ``ticker`` trades on."""
+        return dict(self.ticker_calendars).get(ticker, self.calendar)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,19 +255,34 @@ class SelectionConfig:
     horizon: int = 0
     # A challenger replaces the champion only if it is better by this fraction.
     min_improvement: float = 0.0
+    # One-sided Diebold-Mariano level for "beats the random walk" (per ticker) and
+    # "beats the champion" (docs/adr/0008).
+    significance: float = 0.05
+    correction: str = "holm"  # holm | bh: multiple testing over the tickers
 
     def __post_init__(self) -> None:
         _check_choice("selection.metric", self.metric, SELECTION_METRICS)
         _check_range("selection.horizon", self.horizon, 0, 60)
         _check_range("selection.min_improvement", self.min_improvement, 0.0, 1.0)
+        _check_range("selection.significance", self.significance, 0.0001, 0.5)
+        _check_choice("selection.correction", self.correction, ("holm", "bh"))
 
 
 @dataclasses.dataclass(frozen=True)
 class ForecastConfig:
+    # Per-ticker adaptive conformal intervals (docs/adr/0007).
     interval_level: float = 0.8
+    volatility: str = "garch"  # garch | ewma: the scale of the conformal scores
+    calibration_sessions: int = 250  # rolling window of realized scores per ticker
+    aci_gamma: float = 0.01  # adaptive conformal inference step (Gibbs & Candes 2021)
+    aci_sessions: int = 500  # sessions replayed to set the level at the as-of
 
     def __post_init__(self) -> None:
         _check_range("forecast.interval_level", self.interval_level, 0.5, 0.999)
+        _check_choice("forecast.volatility", self.volatility, VOLATILITY_MODELS)
+        _check_range("forecast.calibration_sessions", self.calibration_sessions, 50, 5000)
+        _check_range("forecast.aci_gamma", self.aci_gamma, 0.0, 0.1)
+        _check_range("forecast.aci_sessions", self.aci_sessions, 0, 5000)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -406,6 +434,10 @@ def _build(cls: type[Any], data: Any, prefix: str) -> Any:
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
+    if tp == tuple[tuple[str, str], ...]:  # a TOML table of string -> string
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a table of names, got {value!r}")
+        return tuple((str(k), _coerce(str, v, f"{key}.{k}")) for k, v in value.items())
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if origin is tuple:
@@ -461,6 +493,14 @@ def _to_plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out = {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         return out
+    if (
+        isinstance(obj, tuple)
+        and obj
+        and all(
+            isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, str) for x in v) for v in obj
+        )
+    ):
+        return dict(obj)  # ticker_calendars
     if isinstance(obj, tuple | list):
         return [_to_plain(v) for v in obj]
     if isinstance(obj, Path):

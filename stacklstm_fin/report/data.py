@@ -107,7 +107,7 @@ SELECT ticker, as_of_date, horizon, target_date, family, base_close, yhat_close,
        lower_close, upper_close, interval_level, actual_close, error,
        abs_pct_error, direction_hit, in_interval
 FROM stacklstm.forecast_accuracy
-WHERE as_of_date >= :start AND as_of_date <= :as_of
+WHERE as_of_date >= :start AND as_of_date <= :as_of AND state = 'realized'
 ORDER BY target_date, family, horizon, ticker
 """
 

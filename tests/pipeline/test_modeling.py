@@ -120,14 +120,18 @@ def test_run_leaves_candidates_champion_forecasts_and_views(base: Path) -> None:
     onnx_file = base / "data" / "models" / f"{champ['model_id']}.onnx"
     assert onnx_file.read_bytes() == champ["onnx"]
     assert {"keras", "onnxruntime", "polars"} <= set(json.loads(champ["package_versions"]))
-    assert set(registry["status"]) <= {"champion", "rejected"}
+    # The random walk stays a candidate: it publishes wherever the champion lacks evidence.
+    assert set(registry["status"]) <= {"champion", "rejected", "candidate"}
+    rw_status = registry.filter(pl.col("family") == "random_walk")["status"].to_list()
+    assert rw_status == ["candidate"]
     assert forecasts["ticker"].to_list() == TICKERS
     assert set(forecasts["model_id"]) == {champ["model_id"]}
     assert (forecasts["lower_close"] < forecasts["yhat_close"]).all()
     assert (forecasts["yhat_close"] < forecasts["upper_close"]).all()
     assert forecasts["target_date"].to_list() == [dt.date(2017, 1, 3)] * len(TICKERS)
     assert board.height == len(CANDIDATES) and board["rank"][0] == 1
-    assert accuracy.height == 0  # nothing realized yet: prices end at the as-of
+    # Every forecast shows, pending: prices end at the as-of.
+    assert accuracy.height == len(TICKERS) and set(accuracy["state"]) == {"pending"}
 
     # Accuracy against the known limit of the generator.
     rmse = dict(zip(metrics["family"], metrics["value"], strict=True))
@@ -165,7 +169,9 @@ def test_worse_challenger_leaves_the_champion(copy: Path) -> None:
     assert new is not None and new["model_id"] == old["model_id"]
     assert result["selection"]["promoted"] is False
     challenger = result["selection"]["ranking"][0][0]
-    assert statuses[challenger].startswith(f"does not beat champion {old['model_id']} on the")
+    assert statuses[challenger].startswith(
+        f"not significantly better than champion {old['model_id']} on the same"
+    ), statuses[challenger]
     assert published["model_id"].to_list() == [old["model_id"]]
 
 
@@ -376,4 +382,5 @@ def test_full_run_on_postgresql_is_idempotent(pg_url: str, tmp_path: Path) -> No
     assert second["selection"]["champion"] == first["selection"]["champion"]
     assert champ is not None and hashlib.sha256(champ["onnx"]).hexdigest() == champ["onnx_sha256"]
     assert sorted(board["candidate"]) == ["ewma", "lstm", "random_walk"]
-    assert latest.height == len(TICKERS) and accuracy.height == 0
+    assert latest.height == len(TICKERS)
+    assert accuracy.height == len(TICKERS) and set(accuracy["state"]) == {"pending"}
