@@ -120,14 +120,29 @@ class WarehouseConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ValidationConfig:
+    # Per ticker, for a ticker with at least share_min_rows rows in the batch.
     max_quarantine_share: float = 0.05
-    max_abs_log_return: float = 0.25
+    share_min_rows: int = 20
     stale_sessions: int = 5
+    # Price moves (validation/moves.py, ADR 0008): a |log return| above
+    # max(spike_sigmas x robust sigma, spike_floor) is judged by the next session.
+    spike_sigmas: float = 10.0
+    spike_floor: float = 0.1
+    scale_window: int = 60
+    scale_min_returns: int = 20
+    revert_share: float = 0.8
+    level_shift_slack: float = 0.25
 
     def __post_init__(self) -> None:
         _check_range("validation.max_quarantine_share", self.max_quarantine_share, 0.0, 1.0)
-        _check_range("validation.max_abs_log_return", self.max_abs_log_return, 1e-4, 10.0)
+        _check_range("validation.share_min_rows", self.share_min_rows, 1, 1_000_000)
         _check_range("validation.stale_sessions", self.stale_sessions, 2, 1000)
+        _check_range("validation.spike_sigmas", self.spike_sigmas, 1.0, 1000.0)
+        _check_range("validation.spike_floor", self.spike_floor, 0.0, 2.0)
+        _check_range("validation.scale_window", self.scale_window, 5, 5000)
+        _check_range("validation.scale_min_returns", self.scale_min_returns, 2, self.scale_window)
+        _check_range("validation.revert_share", self.revert_share, 0.5, 1.0)
+        _check_range("validation.level_shift_slack", self.level_shift_slack, 0.0, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -134,7 +134,7 @@ def test_over_threshold_fails_and_loads_nothing(tmp_path: Path, warehouse_url: s
     share = n_bad / bad.height
     assert run.rows() == [(False, 0, run["failure"][0])]
     assert run["failure"][0] == (
-        f"{n_bad} of {bad.height} rows quarantined ({share:.1%}), above "
+        f"AAA: {n_bad} of {bad.height} rows quarantined ({share:.1%}), above "
         "validation.max_quarantine_share = 5.0%"
     )
     assert str(err.value).startswith(
