@@ -32,6 +32,7 @@ NEURAL_FAMILIES = ("stacked_lstm", "gru", "lstm", "bilstm")
 BASELINE_FAMILIES = ("random_walk", "drift", "ewma")
 FAMILIES = NEURAL_FAMILIES + BASELINE_FAMILIES
 SELECTION_METRICS = ("rmse", "mae", "mase")
+SYNTHETIC_PROCESSES = ("ar", "garch")
 
 
 def _check_range(key: str, value: float, lo: float, hi: float) -> None:
@@ -83,15 +84,62 @@ class SyntheticConfig:
     n_tickers: int = 8
     start: dt.date = dt.date(2012, 1, 3)
     seed: int = 7
-    # Log returns follow r_t = mu + phi * r_{t-1} + sigma * eps_t (known, learnable).
+    # "ar": r_t = mu + phi * r_{t-1} + sigma * eps_t (known, learnable).
+    # "garch": r_t = mu + sigma_t eps_t, GARCH(1, 1) variance (sources/garch.py).
+    process: str = "ar"
     phi: float = 0.3
     mu: float = 0.0002
     sigma: float = 0.01
+    # Per ticker (SYN0001 first), one value per ticker; empty: phi / sigma for all.
+    phis: tuple[float, ...] = ()
+    sigmas: tuple[float, ...] = ()
+    # Unconditional daily sd sqrt(omega / (1 - alpha - beta)) = 1% (about 16% a year);
+    # with sigmas, ticker i's omega is sigmas[i]^2 * (1 - alpha - beta).
+    garch_omega: float = 2e-6
+    garch_alpha: float = 0.08
+    garch_beta: float = 0.9
+    # From this session on, omega is multiplied by regime_scale^2 (volatility x scale).
+    regime_switch_date: dt.date | None = None
+    regime_scale: float = 1.0
 
     def __post_init__(self) -> None:
-        _check_range("source.synthetic.n_tickers", self.n_tickers, 1, 100_000)
-        _check_range("source.synthetic.phi", self.phi, -0.99, 0.99)
-        _check_range("source.synthetic.sigma", self.sigma, 1e-6, 1.0)
+        key = "source.synthetic"
+        _check_range(f"{key}.n_tickers", self.n_tickers, 1, 100_000)
+        _check_choice(f"{key}.process", self.process, SYNTHETIC_PROCESSES)
+        _check_range(f"{key}.phi", self.phi, -0.99, 0.99)
+        _check_range(f"{key}.sigma", self.sigma, 1e-6, 1.0)
+        for name, lo, hi in (("phis", -0.99, 0.99), ("sigmas", 1e-6, 1.0)):
+            values = getattr(self, name)
+            if values and len(values) != self.n_tickers:
+                raise ConfigError(
+                    f"{key}.{name}: expected {self.n_tickers} values (one per ticker, "
+                    f"n_tickers = {self.n_tickers}), got {len(values)}"
+                )
+            for i, v in enumerate(values):
+                _check_range(f"{key}.{name}[{i}]", v, lo, hi)
+        _check_range(f"{key}.garch_omega", self.garch_omega, 1e-12, 1.0)
+        _check_range(f"{key}.garch_alpha", self.garch_alpha, 0.0, 1.0)
+        _check_range(f"{key}.garch_beta", self.garch_beta, 0.0, 1.0)
+        if self.garch_alpha + self.garch_beta >= 1.0:
+            raise ConfigError(
+                f"{key}.garch_beta: expected garch_alpha + garch_beta below 1 (a stationary "
+                f"GARCH), got {self.garch_alpha} + {self.garch_beta}"
+            )
+        _check_range(f"{key}.regime_scale", self.regime_scale, 0.01, 100.0)
+        if self.process == "ar":
+            for name in ("regime_switch_date",):
+                if getattr(self, name) is not None:
+                    raise ConfigError(f"{key}.{name}: applies to process 'garch' only")
+        elif self.phis:
+            raise ConfigError(f"{key}.phis: applies to process 'ar' only (GARCH has no AR term)")
+
+    def ticker_phi(self, index: int) -> float:
+        """The AR coefficient of the ``index``-th default ticker (0 is SYN0001)."""
+        return self.phis[index] if self.phis else self.phi
+
+    def ticker_sigma(self, index: int) -> float:
+        """The volatility scale of the ``index``-th default ticker (0 is SYN0001)."""
+        return self.sigmas[index] if self.sigmas else self.sigma
 
 
 @dataclasses.dataclass(frozen=True)
@@ -437,7 +485,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             return tuple(items)
         return tuple(_coerce(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value))
     if origin in (typing.Union, types.UnionType):
-        raise AssertionError(f"unsupported config type {tp}")  # pragma: no cover
+        # Only ``X | None``: TOML has no null, so a value present is an X.
+        (item_tp,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _coerce(item_tp, value, key)
     if tp is bool:
         if isinstance(value, bool):
             return value
