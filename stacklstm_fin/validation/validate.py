@@ -8,16 +8,16 @@ Order of judgement (the first failure wins the one-line ``failure``):
    errors;
 3. GX and the row rules disagree on a row-level expectation (a bug: refuse
    rather than load);
-4. every ticker with rows failed: its quarantined share is above
-   ``validation.max_quarantine_share``.
+4. nothing is left to load and some ticker failed (below).
 
-The share is judged per ticker, and only for a ticker with at least
-``validation.share_min_rows`` rows in the batch (a nightly batch has one row
-per ticker: one bad row of two is no evidence of a broken feed; each bad row
-is quarantined anyway). Rows held or stopped by the move rule
-(``unconfirmed_move``, ``level_shift``) are not counted: they are not bad
-rows. A ticker over the limit loads none of its rows; the other tickers load,
-and ``ticker_failures`` names it (a level-shift stop too).
+A ticker *fails* when every one of its rows is bad, or, with at least
+``validation.share_min_rows`` rows in the batch, when its quarantined share
+is above ``validation.max_quarantine_share`` (a nightly batch has one row per
+ticker: one bad row of two says nothing about the feed). Rows held or
+stopped by the move rule (``unconfirmed_move``, ``level_shift``) are not
+bad rows and are not counted. A failing ticker loads none of its rows; the
+other tickers load, and ``ticker_failures`` names it (a level-shift stop
+too). The run fails only when no row is left to load.
 
 A failed run has an empty ``clean`` frame: nothing of it may be loaded.
 """
@@ -141,19 +141,15 @@ def validate_prices(
         .with_columns(pl.col("row_index").cast(pl.Int64))
         .filter(bad)
     )
-    clean = canonical.filter(~bad)
-    over_share = _over_share(canonical, flags, cfg)
+    failing = _failing_tickers(canonical, flags, cfg)
+    clean = canonical.filter(~bad & ~pl.col("ticker").is_in(list(failing)))
+    stopped = {t: f"{t}: {why}" for t, why in outcome.moves.stopped.items()}
     failure = _judge(rows_in, gx_results)
-    if (
-        failure is None
-        and over_share
-        and clean.filter(~pl.col("ticker").is_in(list(over_share))).is_empty()
-    ):
-        failure = "; ".join(over_share.values())
+    if failure is None and (failing or stopped) and clean.is_empty():
+        failure = "; ".join(v for _, v in sorted({**stopped, **failing}.items()))
     if failure is not None:
         clean = empty_prices()
-    ticker_failures = {} if failure is not None else {**outcome.moves.stopped, **over_share}
-    clean = clean.filter(~pl.col("ticker").is_in(list(over_share)))
+    ticker_failures = {} if failure is not None else {**outcome.moves.stopped, **failing}
     report.update(
         rows_loaded=clean.height,
         rows_quarantined=quarantined.height,
@@ -180,25 +176,29 @@ def validate_prices(
 _NOT_COUNTED = ("level_shift", "unconfirmed_move")
 
 
-def _over_share(frame: pl.DataFrame, flags: pl.DataFrame, cfg: ValidationConfig) -> dict[str, str]:
-    """Ticker -> one line, for each ticker whose quarantined share is over the limit."""
+def _failing_tickers(
+    frame: pl.DataFrame, flags: pl.DataFrame, cfg: ValidationConfig
+) -> dict[str, str]:
+    """Ticker -> one line, for each ticker that loads nothing: every row bad, or (with at
+    least ``share_min_rows`` rows) a quarantined share over the limit."""
     counted = [r for r in rules.REASONS if r not in _NOT_COUNTED]
     per = (
         pl.DataFrame({"ticker": frame["ticker"], "bad": flags.select(pl.any_horizontal(counted))})
         .drop_nulls("ticker")
         .group_by("ticker")
         .agg(rows=pl.len(), bad=pl.col("bad").sum())
-        .filter(pl.col("rows") >= cfg.share_min_rows)
-        .filter(pl.col("bad") / pl.col("rows") > cfg.max_quarantine_share)
         .sort("ticker")
     )
-    return {
-        ticker: (
-            f"{ticker}: {bad} of {rows} rows quarantined ({bad / rows:.1%}), above "
-            f"validation.max_quarantine_share = {cfg.max_quarantine_share:.1%}"
-        )
-        for ticker, rows, bad in per.iter_rows()
-    }
+    out = {}
+    for ticker, rows, bad in per.iter_rows():
+        if rows >= cfg.share_min_rows and bad / rows > cfg.max_quarantine_share:
+            out[ticker] = (
+                f"{ticker}: {bad} of {rows} rows quarantined ({bad / rows:.1%}), above "
+                f"validation.max_quarantine_share = {cfg.max_quarantine_share:.1%}"
+            )
+        elif bad == rows:
+            out[ticker] = f"{ticker}: {bad} of {rows} rows quarantined, none left to load"
+    return out
 
 
 def _judge(

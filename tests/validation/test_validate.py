@@ -194,13 +194,39 @@ def test_a_ticker_over_the_share_loads_nothing_and_the_others_load(
 
 
 def test_the_share_is_not_judged_for_a_small_nightly_batch(calendar: TradingCalendar) -> None:
-    """One bad row of two (50%) is quarantined; the good row loads (share_min_rows = 20)."""
+    """One bad row of two (50%): that ticker has nothing to load, the other one loads."""
     days = sessions(calendar, START, 1)
     rows = [bar("AAA", days[0], 10.0), replace(bar("BBB", days[0], 10.0), volume=-1.0)]
     result = validate_prices(frame(rows), ValidationConfig(max_quarantine_share=0.05), calendar)
-    assert (result.success, result.ticker_failures) == (True, {})
+    assert (result.success, result.failure) == (True, None)
+    assert result.ticker_failures == {"BBB": "BBB: 1 of 1 rows quarantined, none left to load"}
     assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
     assert reasons_by_key(result.quarantined) == {("BBB", days[0]): ["negative_volume"]}
+
+
+def test_a_nightly_batch_with_every_row_bad_fails(calendar: TradingCalendar) -> None:
+    days = sessions(calendar, START, 1)
+    rows = [replace(bar(t, days[0], 10.0), close=-10.0) for t in ("AAA", "BBB")]
+    result = validate_prices(frame(rows), ValidationConfig(), calendar)
+    assert result.success is False and result.clean.is_empty()
+    assert result.failure == (
+        "AAA: 1 of 1 rows quarantined, none left to load; "
+        "BBB: 1 of 1 rows quarantined, none left to load"
+    )
+
+
+def test_a_batch_of_held_rows_only_succeeds_and_loads_nothing(calendar: TradingCalendar) -> None:
+    """Held rows are not bad: the next run judges them (ADR 0008)."""
+    days = sessions(calendar, START, 2)
+    history = pl.DataFrame(
+        {"ticker": ["AAA"], "session_date": [days[0]], "close": [10.0], "adj_close": [10.0]}
+    )
+    result = validate_prices(frame([bar("AAA", days[1], 20.0)]), CFG, calendar, history=history)
+    assert (result.success, result.rows_loaded, result.ticker_failures) == (True, 0, {})
+    assert result.quarantined["reason"].to_list() == [
+        f"unconfirmed_move (AAA {days[1]}: +69.3% log return, no robust sigma (under 20 prior "
+        "returns), is the batch's last session; held until the next one)"
+    ]
 
 
 def test_history_judges_a_jump_on_the_first_incremental_row(calendar: TradingCalendar) -> None:
