@@ -92,11 +92,14 @@ class SyntheticConfig:
                 f"GARCH), got {self.garch_alpha} + {self.garch_beta}"
             )
         check_range(f"{key}.regime_scale", self.regime_scale, 0.01, 100.0)
-        if self.process == "ar":
-            for name in ("regime_switch_date",):
-                if getattr(self, name) is not None:
-                    raise ConfigError(f"{key}.{name}: applies to process 'garch' only")
-        elif self.phis:
+        if self.process == "ar" and self.regime_switch_date is not None:
+            raise ConfigError(f"{key}.regime_switch_date: applies to process 'garch' only")
+        if self.regime_scale != 1.0 and self.regime_switch_date is None:
+            raise ConfigError(
+                f"{key}.regime_scale: set {key}.regime_switch_date too "
+                "(the session it applies from)"
+            )
+        if self.process == "garch" and self.phis:
             raise ConfigError(f"{key}.phis: applies to process 'ar' only (GARCH has no AR term)")
 
     def ticker_phi(self, index: int) -> float:

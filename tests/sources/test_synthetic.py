@@ -216,6 +216,9 @@ def test_per_ticker_lists_cover_only_the_default_tickers() -> None:
          "GARCH), got 0.2 + 0.85"),
         ("regime_switch_date = 2016-01-04",
          "source.synthetic.regime_switch_date: applies to process 'garch' only"),
+        ("process = 'garch'\nregime_scale = 2.0",
+         "source.synthetic.regime_scale: set source.synthetic.regime_switch_date too (the "
+         "session it applies from)"),
         ("process = 'garch'\nregime_switch_date = 'soon'",
          "source.synthetic.regime_switch_date: expected a date YYYY-MM-DD, got 'soon'"),
     ],
