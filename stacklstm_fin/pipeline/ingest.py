@@ -81,7 +81,7 @@ class ValidatedBatch:
     success: bool
     failure: str | None
     report: dict[str, Any]
-    # Rows in the snapshot (a ticker over the quarantine share is in neither frame).
+    # Rows in the snapshot (a failing ticker's good rows are in neither frame).
     rows_in: int = 0
     # Big moves loaded or held, one line each; tickers not (fully) loaded -> why.
     warnings: tuple[str, ...] = ()
@@ -122,6 +122,8 @@ def extract(
 
     Incremental: from the day after the oldest last-loaded session of the
     requested tickers; a ticker never loaded before brings its whole history.
+    A row validation held (a big move with no next session yet, ADR 0008) is
+    not loaded, so the next run fetches it again and judges it then.
     """
     as_of = resolve_as_of(cfg, as_of)
     tickers = validate_tickers(tickers or cfg.universe.tickers)
