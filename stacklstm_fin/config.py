@@ -23,26 +23,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+# The [source.*] and [validation] sections, re-exported: import them from here.
+from stacklstm_fin.config_data import SOURCES as SOURCES
+from stacklstm_fin.config_data import SYNTHETIC_PROCESSES as SYNTHETIC_PROCESSES
+from stacklstm_fin.config_data import FilesConfig as FilesConfig
+from stacklstm_fin.config_data import SourceConfig as SourceConfig
+from stacklstm_fin.config_data import SyntheticConfig as SyntheticConfig
+from stacklstm_fin.config_data import ValidationConfig as ValidationConfig
+from stacklstm_fin.config_data import YFinanceConfig as YFinanceConfig
+from stacklstm_fin.config_data import check_choice as _check_choice
+from stacklstm_fin.config_data import check_range as _check_range
 from stacklstm_fin.exceptions import ConfigError, StackLSTMError
 
 DEFAULT_CONFIG_FILE = "stacklstm_fin.toml"
 ENV_PREFIX = "STACKLSTM_"
-SOURCES = ("yfinance", "files", "sample", "synthetic")
 NEURAL_FAMILIES = ("stacked_lstm", "gru", "lstm", "bilstm")
 BASELINE_FAMILIES = ("random_walk", "drift", "ewma")
 FAMILIES = NEURAL_FAMILIES + BASELINE_FAMILIES
 SELECTION_METRICS = ("rmse", "mae", "mase")
 VOLATILITY_MODELS = ("garch", "ewma")
-
-
-def _check_range(key: str, value: float, lo: float, hi: float) -> None:
-    if not (lo <= value <= hi):
-        raise ConfigError(f"{key}: expected a value in [{lo}, {hi}], got {value!r}")
-
-
-def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{key}: expected one of {', '.join(choices)}; got {value!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,53 +72,6 @@ class UniverseConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class YFinanceConfig:
-    start: dt.date = dt.date(2000, 1, 3)
-    auto_adjust: bool = False
-    retries: int = 3
-    backoff_seconds: float = 2.0
-    timeout_seconds: float = 30.0
-
-    def __post_init__(self) -> None:
-        _check_range("source.yfinance.retries", self.retries, 0, 20)
-        _check_range("source.yfinance.backoff_seconds", self.backoff_seconds, 0.0, 600.0)
-        _check_range("source.yfinance.timeout_seconds", self.timeout_seconds, 1.0, 600.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class FilesConfig:
-    path: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class SyntheticConfig:
-    n_tickers: int = 8
-    start: dt.date = dt.date(2012, 1, 3)
-    seed: int = 7
-    # Log returns follow r_t = mu + phi * r_{t-1} + sigma * eps_t (known, learnable).
-    phi: float = 0.3
-    mu: float = 0.0002
-    sigma: float = 0.01
-
-    def __post_init__(self) -> None:
-        _check_range("source.synthetic.n_tickers", self.n_tickers, 1, 100_000)
-        _check_range("source.synthetic.phi", self.phi, -0.99, 0.99)
-        _check_range("source.synthetic.sigma", self.sigma, 1e-6, 1.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class SourceConfig:
-    name: str = "sample"
-    refresh: bool = False
-    yfinance: YFinanceConfig = YFinanceConfig()
-    files: FilesConfig = FilesConfig()
-    synthetic: SyntheticConfig = SyntheticConfig()
-
-    def __post_init__(self) -> None:
-        _check_choice("source.name", self.name, SOURCES)
-
-
-@dataclasses.dataclass(frozen=True)
 class PathsConfig:
     data_root: Path = Path("data")
 
@@ -129,18 +81,6 @@ class WarehouseConfig:
     # Empty means the embedded default: DuckDB at <data_root>/warehouse.duckdb.
     url: str = ""
     lock_timeout_seconds: float = 5.0
-
-
-@dataclasses.dataclass(frozen=True)
-class ValidationConfig:
-    max_quarantine_share: float = 0.05
-    max_abs_log_return: float = 0.25
-    stale_sessions: int = 5
-
-    def __post_init__(self) -> None:
-        _check_range("validation.max_quarantine_share", self.max_quarantine_share, 0.0, 1.0)
-        _check_range("validation.max_abs_log_return", self.max_abs_log_return, 1e-4, 10.0)
-        _check_range("validation.stale_sessions", self.stale_sessions, 2, 1000)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -304,10 +244,10 @@ class AirflowConfig:
 @dataclasses.dataclass(frozen=True)
 class Config:
     universe: UniverseConfig = UniverseConfig()
-    source: SourceConfig = SourceConfig()
+    source: SourceConfig = dataclasses.field(default_factory=SourceConfig)
     paths: PathsConfig = PathsConfig()
     warehouse: WarehouseConfig = WarehouseConfig()
-    validation: ValidationConfig = ValidationConfig()
+    validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
     dataset: DatasetConfig = DatasetConfig()
     models: ModelsConfig = ModelsConfig()
     training: TrainingConfig = TrainingConfig()
@@ -454,7 +394,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             return tuple(items)
         return tuple(_coerce(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value))
     if origin in (typing.Union, types.UnionType):
-        raise AssertionError(f"unsupported config type {tp}")  # pragma: no cover
+        # Only ``X | None``: TOML has no null, so a value present is an X.
+        (item_tp,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _coerce(item_tp, value, key)
     if tp is bool:
         if isinstance(value, bool):
             return value
