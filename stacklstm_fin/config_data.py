@@ -129,7 +129,7 @@ class ValidationConfig:
     max_quarantine_share: float = 0.05
     share_min_rows: int = 20
     stale_sessions: int = 5
-    # Price moves (validation/moves.py, ADR 0008): a |log return| above
+    # Price moves (validation/moves.py, ADR 0009): a |log return| above
     # max(spike_sigmas x robust sigma, spike_floor) is judged by the next session.
     spike_sigmas: float = 10.0
     spike_floor: float = 0.1

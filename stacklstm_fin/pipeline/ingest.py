@@ -5,7 +5,7 @@
   ``<data_root>/raw/<source>/<as_of>.parquet``; a re-run reads that snapshot.
 - ``validate_snapshot`` runs the Great Expectations suite and the row rules;
   each ticker's last ``validation.scale_window`` stored closes come along, so
-  a nightly row is judged against the ticker's own recent moves (ADR 0008).
+  a nightly row is judged against the ticker's own recent moves (ADR 0009).
 - ``load_batch`` writes prices, quarantine and the validation run in ONE
   transaction; a failed validation records its run and quarantined rows but
   loads no price.
@@ -122,7 +122,7 @@ def extract(
 
     Incremental: from the day after the oldest last-loaded session of the
     requested tickers; a ticker never loaded before brings its whole history.
-    A row validation held (a big move with no next session yet, ADR 0008) is
+    A row validation held (a big move with no next session yet, ADR 0009) is
     not loaded, so the next run fetches it again and judges it then.
     """
     as_of = resolve_as_of(cfg, as_of)

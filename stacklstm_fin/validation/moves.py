@@ -1,4 +1,4 @@
-"""Big price moves, judged per ticker against its own robust volatility (ADR 0008).
+"""Big price moves, judged per ticker against its own robust volatility (ADR 0009).
 
 For each ticker the usable closes (the stored history before the batch, then
 the batch's rows that pass the row rules) give log returns ``r_i``. A row's

@@ -40,7 +40,7 @@ REASONS = (
     "not_a_session",
     "stale_price",
     # Price moves (validation/moves.py); "extreme_return" (a fixed |log return|
-    # limit) was retired with ADR 0008 and is no longer produced.
+    # limit) was retired with ADR 0009 and is no longer produced.
     *MOVE_REASONS,
 )
 

@@ -59,7 +59,7 @@ def test_sample_ingest_twice_is_identical(tmp_path: Path, warehouse_url: str) ->
         ("^IXIC", 5031, dt.date(1999, 1, 4), AS_OF),
     ]
     assert (first["rows_loaded"], first["rows_quarantined"], first["success"]) == (10062, 0, True)
-    # No 1999-2018 session of either index is a 10-robust-sigma move (ADR 0008).
+    # No 1999-2018 session of either index is a 10-robust-sigma move (ADR 0009).
     assert (first["warnings"], first["ticker_failures"]) == ([], {})
     assert second["up_to_date"] is True and second["run_id"] == first["run_id"]
 

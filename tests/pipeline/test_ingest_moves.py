@@ -1,4 +1,4 @@
-"""Ingest keeps real moves and stops wrong ones (ADR 0008): files source, real warehouses."""
+"""Ingest keeps real moves and stops wrong ones (ADR 0009): files source, real warehouses."""
 
 from __future__ import annotations
 

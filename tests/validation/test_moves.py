@@ -1,4 +1,4 @@
-"""The per-ticker robust move rule (validation/moves.py, ADR 0008), without GX."""
+"""The per-ticker robust move rule (validation/moves.py, ADR 0009), without GX."""
 
 from __future__ import annotations
 

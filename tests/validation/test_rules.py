@@ -60,7 +60,7 @@ def test_stale_runs_are_per_ticker_and_survive_a_broken_row(calendar: TradingCal
 
 
 def test_a_reverted_spike_flags_itself_not_the_return_back(calendar: TradingCalendar) -> None:
-    """The honest row after a spike is judged against the level before it (ADR 0008)."""
+    """The honest row after a spike is judged against the level before it (ADR 0009)."""
     days = sessions(calendar, START, 5)
     rows = path("AAA", days)
     rows[2] = bar("AAA", days[2], 200.0)

@@ -216,7 +216,7 @@ def test_a_nightly_batch_with_every_row_bad_fails(calendar: TradingCalendar) -> 
 
 
 def test_a_batch_of_held_rows_only_succeeds_and_loads_nothing(calendar: TradingCalendar) -> None:
-    """Held rows are not bad: the next run judges them (ADR 0008)."""
+    """Held rows are not bad: the next run judges them (ADR 0009)."""
     days = sessions(calendar, START, 2)
     history = pl.DataFrame(
         {"ticker": ["AAA"], "session_date": [days[0]], "close": [10.0], "adj_close": [10.0]}
