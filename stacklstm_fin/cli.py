@@ -235,6 +235,10 @@ def _cmd_leaderboard(args: argparse.Namespace, cfg: Config) -> str:
             "Published per ticker (a network only with evidence it beats the random walk on "
             "the ticker's own test span: one-sided Diebold-Mariano, adjusted over tickers):",
             _table(decisions),
+            "",
+            "Realized calibration of the published intervals (every realized forecast; "
+            "the band is the 95% binomial band around the nominal level):",
+            _table(wh.query(_REALIZED_SQL)),
         ]
         if args.forecasts:
             fc = wh.query(
@@ -254,6 +258,20 @@ def _cmd_evaluate(args: argparse.Namespace, cfg: Config) -> str:
     start, end = parse_date(args.start, "--start"), parse_date(args.end, "--end")
     with connect(cfg.warehouse_url, read_only=True) as wh:
         return render_evaluation(evaluate_range(cfg, wh, start, end))
+
+
+_REALIZED_SQL = """
+SELECT ticker, horizon, model_id,
+       CAST(MAX(CASE WHEN metric = 'realized_forecasts' THEN value END) AS BIGINT) AS n,
+       MAX(CASE WHEN metric = 'coverage' THEN value END) AS coverage,
+       MAX(CASE WHEN metric = 'coverage_band_low' THEN value END) AS band_low,
+       MAX(CASE WHEN metric = 'coverage_band_high' THEN value END) AS band_high,
+       MAX(CASE WHEN metric = 'interval_score' THEN value END) AS interval_score
+FROM stacklstm.model_metrics
+WHERE split = 'realized'
+GROUP BY ticker, horizon, model_id
+ORDER BY ticker, horizon, model_id
+"""
 
 
 def _cmd_report(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from stacklstm_fin.warehouse import Warehouse, check_schema, upsert
 
 log = logging.getLogger(__name__)
 FORECASTS = "stacklstm.forecasts"
+METRICS = "stacklstm.model_metrics"
 _VALUES = ["target_date", "model_id", "base_close", "yhat_log_return", "yhat_close",
            "lower_close", "upper_close", "interval_level", "interval_method",
            "interval_miss_level", "volatility"]  # fmt: skip
@@ -113,7 +114,47 @@ def publish(wh: Warehouse, frame: pl.DataFrame) -> int:
     """Write the forecasts of one as-of in one transaction (unchanged rows stay as they are)."""
     check_schema(wh)
     with wh.transaction():
-        return upsert(wh, FORECASTS, frame, ["ticker", "as_of_date", "horizon"], compare=_VALUES)
+        rows = upsert(wh, FORECASTS, frame, ["ticker", "as_of_date", "horizon"], compare=_VALUES)
+        record_realized_metrics(wh)
+        return rows
+
+
+_REALIZED_SQL = """
+SELECT model_id, ticker, horizon, MAX(interval_level) AS level, COUNT(*) AS n,
+       SUM(in_interval) AS inside, AVG(interval_score) AS interval_score
+FROM stacklstm.forecast_accuracy
+WHERE state = 'realized'
+GROUP BY model_id, ticker, horizon
+"""
+
+
+def record_realized_metrics(wh: Warehouse) -> int:
+    """Realized calibration of every published model, per ticker and horizon, in model_metrics.
+
+    Split ``realized``: ``realized_forecasts``, ``coverage``, ``coverage_band_low`` /
+    ``coverage_band_high`` (the 95% binomial band around the nominal level, n / h
+    effective forecasts) and the mean ``interval_score``, over every realized
+    forecast the warehouse holds (so the result does not depend on the order in
+    which as-ofs were published).
+    """
+    from stacklstm_fin.pipeline.evaluate import binomial_band
+
+    agg = wh.query(_REALIZED_SQL)
+    rows = []
+    for r in agg.iter_rows(named=True):
+        n, h = int(r["n"]), int(r["horizon"])
+        lo, hi = binomial_band(float(r["level"]), n / h)
+        values = {"realized_forecasts": float(n), "coverage": float(r["inside"]) / n,
+                  "coverage_band_low": lo, "coverage_band_high": hi,
+                  "interval_score": float(r["interval_score"])}  # fmt: skip
+        for metric, value in values.items():
+            rows.append({"model_id": r["model_id"], "split": "realized", "ticker": r["ticker"],
+                         "horizon": h, "metric": metric, "value": value})  # fmt: skip
+    if not rows:
+        return 0
+    frame = pl.DataFrame(rows, schema_overrides={"horizon": pl.Int32()})
+    return upsert(wh, METRICS, frame, ["model_id", "split", "ticker", "horizon", "metric"],
+                  compare=["value"])  # fmt: skip
 
 
 def forecast_and_publish(cfg: Config, wh: Warehouse, as_of: dt.date) -> dict[str, Any]:
