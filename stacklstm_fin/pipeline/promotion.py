@@ -113,9 +113,23 @@ def select_and_promote(cfg: Config, wh: Warehouse, run: PreparedRun) -> dict[str
     _export(cfg, wh, run, ds, rw)  # published for every ticker without evidence
     reasons: dict[str, str] = {}
     challenger = rw
+    rw_norm = normalized_losses(test.y, np.zeros_like(test.y), test.tickers, sel.metric,
+                                sel.horizon)  # fmt: skip
     for res in ranked:
         if res is rw:
             break
+        ev = compare(
+            normalized_losses(test.y, preds[res["model_id"]], test.tickers, sel.metric,
+                              sel.horizon),
+            rw_norm, test.anchor_dates, "mae", sel.horizon or ds.horizons,
+        )  # fmt: skip
+        if not ev.p_value < sel.significance:
+            reasons[res["model_id"]] = (
+                f"not significantly better than the random walk on the {ev.windows} test "
+                f"sessions (normalized loss ratio {ev.ratio:.4f}, one-sided DM p "
+                f"{ev.p_value:.3g} >= {sel.significance:g})"
+            )
+            continue
         try:
             _export(cfg, wh, run, ds, res)
         except ModelError as exc:
@@ -132,7 +146,8 @@ def select_and_promote(cfg: Config, wh: Warehouse, run: PreparedRun) -> dict[str
     live_pred = preds.get(live["model_id"])
     if live_pred is None:
         live_pred = champion_predictions(ds, live)
-    decisions = ticker_decisions(cfg, ds, live, live_pred, rw["model_id"])
+    competing = sum(1 for r in ranked if r["family"] != "random_walk")
+    decisions = ticker_decisions(cfg, ds, live, live_pred, rw["model_id"], competing)
     faults.point("select.before_promotion")
     with wh.transaction():
         if decision["promote"] and (
@@ -185,9 +200,15 @@ def _record_scores(wh: Warehouse, results: list[dict[str, Any]], horizon: int) -
 
 
 def ticker_decisions(
-    cfg: Config, ds: Dataset, live: dict[str, Any], pred: np.ndarray, rw_id: str
-) -> list[TickerDecision]:
-    """Per ticker: publish ``live`` only with evidence that it beats the random walk there."""
+    cfg: Config, ds: Dataset, live: dict[str, Any], pred: np.ndarray, rw_id: str,
+    competing: int = 1,
+) -> list[TickerDecision]:  # fmt: skip
+    """Per ticker: publish ``live`` only with evidence that it beats the random walk there.
+
+    The raw one-sided p-values are multiplied by the number of ``competing``
+    candidates (Bonferroni: the champion is the best of several on this very
+    test span, so its own p-value is optimistic), then adjusted over tickers.
+    """
     sel = cfg.selection
     test = ds.test
     lags = sel.horizon or ds.horizons
@@ -201,14 +222,16 @@ def ticker_decisions(
             model_loss[mine], rw_loss[mine], test.anchor_dates[mine], sel.metric, lags
         )
     is_rw = live["family"] == "random_walk"
-    p_adj = adjust([by_ticker[t].p_value for t in tickers], sel.correction)
+    k = max(competing, 1)
+    p_adj = adjust([min(by_ticker[t].p_value * k, 1.0) for t in tickers], sel.correction)
     out = []
     for ticker, p in zip(tickers, p_adj, strict=True):
         ev = by_ticker[ticker]
         name = live["candidate"]
         evidence = (
             f"{ticker}'s {ev.windows} test sessions ({sel.metric} ratio {ev.ratio:.4f}, "
-            f"one-sided DM p {ev.p_value:.3g}, {sel.correction}-adjusted {p:.3g}"
+            f"one-sided DM p {ev.p_value:.3g}, adjusted for {k} candidates and "
+            f"{len(tickers)} tickers ({sel.correction}) {p:.3g}"
         )
         if is_rw:
             chosen, why = rw_id, "the champion is the random walk"

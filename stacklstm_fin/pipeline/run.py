@@ -51,6 +51,8 @@ def run_all(
     cfg = with_tickers(cfg, tickers)
     as_of = resolve_as_of(cfg, as_of)
     out: dict[str, Any] = {"as_of": as_of.isoformat()}
+    if retrain:
+        check_in_order(wh, as_of)  # refuse before anything is written
     out["ingest"] = ingest(cfg, wh, as_of)
     if retrain or champion_as_of(wh, as_of) is None:
         out["selection"] = train(cfg, wh, as_of)

@@ -72,3 +72,4 @@ def test_network_published_exactly_for_the_predictable_tickers(tmp_path: Path, s
     network = decisions.filter(pl.col("family") == "lstm")
     assert (network["p_adjusted"] < 0.05).all() and (network["ratio"] < 1).all()
     assert network["reason"][0].startswith("lstm beats the random walk on SYN0001's 1000 test")
+    assert "adjusted for 1 candidates and 8 tickers (holm)" in network["reason"][0]
