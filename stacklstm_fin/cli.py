@@ -19,7 +19,7 @@ from typing import Any, NoReturn
 
 from stacklstm_fin import __version__
 from stacklstm_fin.config import SOURCES, Config, load_config
-from stacklstm_fin.exceptions import ConfigError, StackLSTMError
+from stacklstm_fin.exceptions import OS_ERROR_EXIT, ConfigError, StackLSTMError, os_error_message
 
 PROG = "stacklstm-fin"
 Handler = Callable[[argparse.Namespace, Config], Any]
@@ -298,9 +298,9 @@ def _table(frame: Any) -> str:
 
 
 def _safe_url(cfg: Config) -> str:
-    from stacklstm_fin.warehouse.connection import _redact
+    from stacklstm_fin.redact import redact_url
 
-    return _redact(cfg.warehouse_url)
+    return redact_url(cfg.warehouse_url)
 
 
 def _print(result: Any) -> None:
@@ -311,6 +311,30 @@ def _print(result: Any) -> None:
             print(f"{key:<{width}}  {shown}")
     elif result is not None:
         print(result)
+
+
+def _fail(text: str, code: int, urls: list[str | None]) -> int:
+    """One line on stderr, with no secret of the warehouse URL in it."""
+    from stacklstm_fin.redact import scrub
+
+    message = " ".join(scrub(text, *urls).split())
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
+def _scrub_logs(urls: list[str | None]) -> None:
+    """Every log record passes through :func:`~stacklstm_fin.redact.scrub` first."""
+    from stacklstm_fin.redact import scrub
+
+    def _filter(record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        clean = scrub(text, *urls)
+        if clean != text:
+            record.msg, record.args = clean, None
+        return True
+
+    for h in logging.getLogger().handlers:
+        h.addFilter(_filter)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -326,13 +350,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Keras retraces predict once per candidate model: expected, not a warning.
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     handler: Handler = args.handler
+    urls = [os.environ.get("STACKLSTM_WAREHOUSE__URL")]
+    _scrub_logs(urls)
     try:
         cfg = _config(args)
+        urls.append(cfg.warehouse_url)
         _print(handler(args, cfg))
     except StackLSTMError as exc:
-        message = " ".join(str(exc).split())
-        print(f"{PROG}: error: {message}", file=sys.stderr)
-        return exc.exit_code
+        return _fail(str(exc), exc.exit_code, urls)
+    except OSError as exc:
+        return _fail(os_error_message(exc), OS_ERROR_EXIT, urls)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130

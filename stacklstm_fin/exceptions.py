@@ -7,6 +7,11 @@ exits non-zero; anything else is a bug and keeps its traceback.
 
 from __future__ import annotations
 
+# Exit codes of the command line (README, "Command line"): 2 bad input or
+# environment (this hierarchy and OSError), 3 a failed validation run, 4 a
+# forecast run that left tickers of the universe without a forecast.
+OS_ERROR_EXIT = 2
+
 
 class StackLSTMError(Exception):
     """Base class: an error caused by input or environment, not a bug."""
@@ -70,3 +75,17 @@ class ModelError(StackLSTMError):
 
 class ArtifactIntegrityError(ModelError):
     """A stored model artifact does not match its recorded checksum."""
+
+
+def os_error_message(exc: OSError) -> str:
+    """An operating-system fault as one line: the path and the errno text.
+
+    ``[Errno 28] No space left on device: '/data/x'`` becomes
+    ``/data/x: No space left on device (errno 28 ENOSPC)``.
+    """
+    import errno as _errno
+
+    where = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    what = exc.strerror or str(exc) or type(exc).__name__
+    code = f" (errno {exc.errno} {_errno.errorcode.get(exc.errno, '?')})" if exc.errno else ""
+    return f"{where or 'operating system'}: {what}{code}"

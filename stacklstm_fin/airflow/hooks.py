@@ -23,8 +23,8 @@ from airflow.sdk.exceptions import AirflowNotFoundException
 
 from stacklstm_fin.config import Config
 from stacklstm_fin.exceptions import WarehouseError
+from stacklstm_fin.redact import redact_url
 from stacklstm_fin.warehouse import Warehouse, connect
-from stacklstm_fin.warehouse.connection import _redact
 
 log = logging.getLogger(__name__)
 
@@ -137,5 +137,5 @@ def warehouse_url(cfg: Config) -> tuple[str, str]:
 def open_warehouse(cfg: Config, *, read_only: bool = False) -> Warehouse:
     """Connect to the deployment's warehouse (connection first, then config)."""
     url, origin = warehouse_url(cfg)
-    log.info("warehouse %s (from %s)", _redact(url), origin)
+    log.info("warehouse %s (from %s)", redact_url(url), origin)
     return connect(url, read_only=read_only, lock_timeout=cfg.warehouse.lock_timeout_seconds)

@@ -254,8 +254,8 @@ def render_report(
     data = collect(
         wh, as_of, start=start, tickers=tickers, window=window, history_sessions=history_sessions
     )
-    from stacklstm_fin.warehouse.connection import _redact
+    from stacklstm_fin.redact import redact_url
 
-    text = report_html(data, warehouse=_redact(wh.url), generated_at=dt.datetime.now(dt.UTC))
+    text = report_html(data, warehouse=redact_url(wh.url), generated_at=dt.datetime.now(dt.UTC))
     path = Path(out_dir) / (filename or f"stacklstm-report-{data.forecast_as_of}.html")
     return write_bytes_atomic(path, text.encode("utf-8"))

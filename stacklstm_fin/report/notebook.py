@@ -48,6 +48,6 @@ def parse_day(value: str | dt.date | None, name: str) -> dt.date | None:
 
 def safe_url(url: str) -> str:
     """``url`` without its password, to print in a notebook."""
-    from stacklstm_fin.warehouse.connection import _redact
+    from stacklstm_fin.redact import redact_url
 
-    return _redact(url)
+    return redact_url(url)

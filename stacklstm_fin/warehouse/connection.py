@@ -24,14 +24,10 @@ from urllib.parse import unquote, urlsplit
 import polars as pl
 
 from stacklstm_fin.exceptions import WarehouseError, WarehouseLockedError
+from stacklstm_fin.redact import ambiguity, redact_url, scrub
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _DUCKDB_LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
 class Warehouse:
@@ -133,7 +129,8 @@ def connect(url: str, *, read_only: bool = False, lock_timeout: float = 5.0) -> 
     if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
         return _connect_postgres(url)
     raise WarehouseError(
-        f"warehouse.url: expected duckdb:///PATH or postgresql://USER@HOST/DB, got {_redact(url)!r}"
+        "warehouse.url: expected duckdb:///PATH or postgresql://USER@HOST/DB, "
+        f"got {redact_url(url)!r}"
     )
 
 
@@ -186,15 +183,27 @@ def _connect_duckdb(url: str, *, read_only: bool, lock_timeout: float) -> Wareho
 def _connect_postgres(url: str) -> Warehouse:
     import psycopg
 
+    why = ambiguity(url)
+    if why:
+        raise WarehouseError(
+            f"warehouse.url: {redact_url(url)}: {why}; the URL is not shown, it may hold a password"
+        )
     parts = urlsplit(url)
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        raise WarehouseError(
+            f"warehouse.url: {redact_url(url)}: the port is not a number; "
+            "percent-encode reserved characters in the password ('/' as %2F)"
+        ) from None
     dsn_url = "postgresql://" + url.split("://", 1)[1]
     try:
         raw = psycopg.connect(dsn_url, autocommit=True, connect_timeout=10)
-    except psycopg.OperationalError as exc:
+    except psycopg.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WarehouseError(
-            f"warehouse {_redact(url)}: cannot connect to PostgreSQL at "
-            f"{parts.hostname}:{parts.port or 5432}: {first}"
+            f"warehouse {redact_url(url)}: cannot connect to PostgreSQL at "
+            f"{parts.hostname}:{port}: {scrub(first, url)}"
         ) from None
     raw.execute("SET TIME ZONE 'UTC'")
     # JSON comes back as text, as DuckDB returns it: callers parse what they need.

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from stacklstm_fin.exceptions import SchemaVersionError, WarehouseError
+from stacklstm_fin.redact import redact_url
 from stacklstm_fin.warehouse.connection import Warehouse
 
 SCHEMA = "stacklstm"
@@ -104,7 +105,7 @@ def check_schema(wh: Warehouse) -> None:
     applied = applied_versions(wh)
     if not applied:
         raise SchemaVersionError(
-            f"warehouse {wh.url.split('@')[-1]}: no stacklstm schema; "
+            f"warehouse {redact_url(wh.url)}: no stacklstm schema; "
             "run `stacklstm-fin init-db` first"
         )
     _check_known(applied, migrations)
