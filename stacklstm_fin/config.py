@@ -34,6 +34,7 @@ from stacklstm_fin.config_data import YFinanceConfig as YFinanceConfig
 from stacklstm_fin.config_data import check_choice as _check_choice
 from stacklstm_fin.config_data import check_range as _check_range
 from stacklstm_fin.exceptions import ConfigError, StackLSTMError
+from stacklstm_fin.paths import resolve_data_root
 
 DEFAULT_CONFIG_FILE = "stacklstm_fin.toml"
 ENV_PREFIX = "STACKLSTM_"
@@ -310,9 +311,7 @@ def load_config(
         _set_dotted(data, dotted, value, origin=dotted)
     cfg = _build(Config, data, "")
     # Relative paths are relative to the config file (or the working directory).
-    root = cfg.paths.data_root
-    if not root.is_absolute():
-        cfg = cfg.replace(paths=PathsConfig(data_root=(base_dir / root).resolve()))
+    cfg = cfg.replace(paths=PathsConfig(resolve_data_root(cfg.paths.data_root, base_dir)))
     files = cfg.source.files.path
     if files and not Path(files).is_absolute():
         resolved = FilesConfig(path=str((base_dir / files).resolve()))

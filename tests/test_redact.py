@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from stacklstm_fin.redact import ambiguity, redact_url, scrub
+from tests.cli_run import run_cli
 
 SECRET = "S3cret"
 AMBIGUOUS = (
@@ -59,16 +58,7 @@ def test_scrub_removes_raw_and_decoded_secrets_from_text() -> None:
 
 
 def _init_db(url: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "STACKLSTM_WAREHOUSE__URL": url}
-    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[1]), env.get("PYTHONPATH", "")])
-    return subprocess.run(
-        [sys.executable, "-m", "stacklstm_fin.cli", "init-db", "-v"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_cli(["init-db", "-v"], cwd, {"STACKLSTM_WAREHOUSE__URL": url}, timeout=60)
 
 
 @pytest.mark.parametrize(
