@@ -7,7 +7,9 @@ over the target, then fsync the folder so the rename itself is durable.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,11 +28,36 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+        fault = os_fault(exc, path)
+        if fault is not None:
+            raise fault from exc
         raise
     _fsync_dir(path.parent)
+
+
+# Writers that wrap the operating system's error in their own type say so in
+# the text: polars "... (os error 28)", h5py "... errno = 28, ...".
+_OS_ERROR = re.compile(r"os error (\d+)|errno = (\d+)", re.IGNORECASE)
+
+
+def os_fault(exc: BaseException, path: Path) -> OSError | None:
+    """The :class:`OSError` behind a writer's own exception type, naming ``path``.
+
+    ``None`` when ``exc`` is already an ``OSError`` (re-raised as is) or not an
+    operating-system fault.
+    """
+    if isinstance(exc, OSError) or not isinstance(exc, Exception):
+        return None
+    match = _OS_ERROR.search(str(exc))
+    if not match:
+        return None
+    code = int(match.group(1) or match.group(2))
+    if code not in errno.errorcode:
+        return None
+    return OSError(code, os.strerror(code), str(path))
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> Path:

@@ -62,13 +62,17 @@ def load_onnx_session(
             f"ONNX file {label}: tensor {external!r} keeps its data outside the file "
             "(external data); refusing to load: registry artifacts must be self-contained"
         )
-    return session_from_bytes(data, intra_op_threads=intra_op_threads)
+    return session_from_bytes(data, intra_op_threads=intra_op_threads, label=label)
 
 
 def session_from_bytes(
-    data: bytes, *, intra_op_threads: int | None = None
+    data: bytes, *, intra_op_threads: int | None = None, label: str = "<bytes>"
 ) -> onnxruntime.InferenceSession:
-    """An onnxruntime CPU session from model bytes (no checks)."""
+    """An onnxruntime CPU session from model bytes (no checks).
+
+    A model onnxruntime refuses (unknown operator, invalid graph, bad bytes) is
+    a :class:`ModelError` of one line, never onnxruntime's own exception.
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
@@ -76,7 +80,11 @@ def session_from_bytes(
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.log_severity_level = 3  # errors only
-    return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(data, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's pybind errors share no public base class
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise ModelError(f"ONNX model {label}: onnxruntime refused to load it: {reason}") from None
 
 
 def read_metadata(session: onnxruntime.InferenceSession) -> dict[str, str]:

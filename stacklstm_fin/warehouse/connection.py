@@ -14,6 +14,8 @@ placeholder style. Bulk loads go through Arrow (DuckDB) or ``COPY`` (PostgreSQL)
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import re
 import time
 from collections.abc import Iterator, Mapping
@@ -28,6 +30,23 @@ from stacklstm_fin.redact import ambiguity, redact_url, scrub
 
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 _DUCKDB_LOCK_MARKERS = ("Could not set lock", "Conflicting lock")
+
+
+# DuckDB reports a full disk, a read-only file system or a denied write in its
+# own exception types; the operating system's words are in the text.
+_OS_FAULTS = tuple(
+    os.strerror(code)
+    for code in (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EDQUOT, errno.EIO, errno.EPERM)
+)
+
+
+def _os_fault(exc: Exception, url: str) -> WarehouseError | None:
+    """A one-line :class:`WarehouseError` for an operating-system fault, else ``None``."""
+    text = str(exc)
+    if isinstance(exc, WarehouseError) or not any(f in text for f in _OS_FAULTS):
+        return None
+    first = " ".join(text.split())
+    return WarehouseError(f"warehouse {redact_url(url)}: {first}")
 
 
 class Warehouse:
@@ -59,10 +78,16 @@ class Warehouse:
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run one statement (or, without parameters, a script of several)."""
         if self.dialect == "duckdb":
-            if params:
-                self.raw.execute(self._sql(sql), dict(params))
-            else:
-                self.raw.execute(sql)
+            try:
+                if params:
+                    self.raw.execute(self._sql(sql), dict(params))
+                else:
+                    self.raw.execute(sql)
+            except Exception as exc:
+                fault = _os_fault(exc, self.url)
+                if fault is None:
+                    raise
+                raise fault from None
         else:
             with self.raw.cursor() as cur:
                 if params is None:
@@ -73,8 +98,14 @@ class Warehouse:
     def query(self, sql: str, params: Mapping[str, Any] | None = None) -> pl.DataFrame:
         """Run a query and return its rows as a polars frame."""
         if self.dialect == "duckdb":
-            rel = self.raw.sql(self._sql(sql), params=dict(params) if params else None)
-            return rel.pl()
+            try:
+                rel = self.raw.sql(self._sql(sql), params=dict(params) if params else None)
+                return rel.pl()
+            except Exception as exc:
+                fault = _os_fault(exc, self.url)
+                if fault is None:
+                    raise
+                raise fault from None
         with self.raw.cursor() as cur:
             cur.execute(self._sql(sql), dict(params or {}))
             cols = [d.name for d in cur.description]
