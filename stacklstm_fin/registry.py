@@ -24,6 +24,8 @@ from stacklstm_fin.warehouse import Warehouse, upsert
 REGISTRY = "stacklstm.model_registry"
 METRICS = "stacklstm.model_metrics"
 STATUSES = ("candidate", "champion", "rejected", "retired")
+# pg_advisory_xact_lock key of promote() ("StLP"); migrate() uses "StLS".
+PROMOTION_LOCK = 0x5374_4C50
 
 
 @dataclasses.dataclass(frozen=True)
@@ -156,6 +158,10 @@ def promote(wh: Warehouse, model_id: str, as_of: dt.date, reason: str) -> None:
     """
     now = dt.datetime.now(dt.UTC)
     with wh.transaction():
+        if wh.dialect == "postgresql":
+            # Two promotions at once queue here; the second sees the first's champion.
+            # (The unique index of migration 0005 would otherwise fail the second.)
+            wh.execute("SELECT pg_advisory_xact_lock(:key)", {"key": PROMOTION_LOCK})
         live = wh.query(
             f"SELECT model_id, as_of FROM {REGISTRY} WHERE status = 'champion' "
             "AND model_id <> :model_id",
@@ -174,6 +180,25 @@ def promote(wh: Warehouse, model_id: str, as_of: dt.date, reason: str) -> None:
             "promoted_at = :now WHERE model_id = :model_id",
             {"status": status, "reason": reason, "now": now, "model_id": model_id},
         )
+
+
+def missing_models(wh: Warehouse, model_ids: Sequence[str]) -> list[str]:
+    """The ids among ``model_ids`` that have no model_registry row (sorted).
+
+    ``forecasts.model_id`` must name a registry row. DuckDB cannot add a
+    foreign key to an existing table (no ALTER TABLE ADD CONSTRAINT), so the
+    rule is enforced here, by the publisher, on both engines.
+    """
+    wanted = sorted(set(model_ids))
+    if not wanted:
+        return []
+    known = wh.query(
+        f"SELECT model_id FROM {REGISTRY} WHERE model_id IN "
+        f"({', '.join(f':m{i}' for i in range(len(wanted)))})",
+        {f"m{i}": m for i, m in enumerate(wanted)},
+    )
+    found = set(known["model_id"].to_list())
+    return [m for m in wanted if m not in found]
 
 
 def registry_rows(wh: Warehouse, as_of: dt.date) -> pl.DataFrame:

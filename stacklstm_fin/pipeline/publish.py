@@ -26,7 +26,7 @@ from stacklstm_fin.decisions import decisions_as_of
 from stacklstm_fin.exceptions import ModelError
 from stacklstm_fin.pipeline.intervals import Predict, ticker_calendar, ticker_forecasts
 from stacklstm_fin.pipeline.modeling import read_prices
-from stacklstm_fin.registry import champion_as_of, stored_onnx
+from stacklstm_fin.registry import champion_as_of, missing_models, stored_onnx
 from stacklstm_fin.warehouse import Warehouse, check_schema, upsert
 
 log = logging.getLogger(__name__)
@@ -114,6 +114,9 @@ def publish(wh: Warehouse, frame: pl.DataFrame) -> int:
     """Write the forecasts of one as-of in one transaction (unchanged rows stay as they are)."""
     check_schema(wh)
     with wh.transaction():
+        missing = missing_models(wh, frame.get_column("model_id").to_list())
+        if missing:
+            raise ModelError(f"forecasts name models not in model_registry: {', '.join(missing)}")
         rows = upsert(wh, FORECASTS, frame, ["ticker", "as_of_date", "horizon"], compare=_VALUES)
         record_realized_metrics(wh)
         return rows
