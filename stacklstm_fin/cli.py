@@ -19,7 +19,13 @@ from typing import Any, NoReturn
 
 from stacklstm_fin import __version__
 from stacklstm_fin.config import SOURCES, Config, load_config
-from stacklstm_fin.exceptions import OS_ERROR_EXIT, ConfigError, StackLSTMError, os_error_message
+from stacklstm_fin.exceptions import (
+    OS_ERROR_EXIT,
+    ConfigError,
+    StackLSTMError,
+    StaleTickersError,
+    os_error_message,
+)
 
 PROG = "stacklstm-fin"
 Handler = Callable[[argparse.Namespace, Config], Any]
@@ -181,7 +187,8 @@ def _cmd_forecast(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
     from stacklstm_fin.pipeline.publish import forecast_and_publish
 
     with _connect(cfg) as wh:
-        return forecast_and_publish(cfg, wh, resolve_as_of(cfg, _as_of(args)))
+        info = forecast_and_publish(cfg, wh, resolve_as_of(cfg, _as_of(args)))
+    return _all_forecast(cfg, info, info)
 
 
 def _cmd_run(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
@@ -189,7 +196,7 @@ def _cmd_run(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
 
     with _connect(cfg) as wh:
         result = run_all(cfg, wh, _as_of(args))
-    return {
+    summary = {
         "as_of": result["as_of"],
         "rows_loaded": result["ingest"]["rows_loaded"],
         "champion": result["selection"]["champion"],
@@ -197,6 +204,21 @@ def _cmd_run(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:
         "reason": result["selection"]["reason"],
         "forecast_rows": result["forecast"]["rows"],
     }
+    return _all_forecast(cfg, result["forecast"], summary)
+
+
+def _all_forecast(cfg: Config, info: dict[str, Any], summary: dict[str, Any]) -> dict[str, Any]:
+    """``summary``, or (after printing it) exit 4 naming the tickers left without a forecast.
+
+    The others are published by then; a scheduler must not count the run as a success.
+    """
+    chosen = {t for tickers in info.get("models", {}).values() for t in tickers}
+    done = chosen - set(info.get("stale", []))
+    missing = [t for t in cfg.universe.tickers if t not in done]
+    if missing:
+        _print(summary)
+        raise StaleTickersError(missing, published=len(cfg.universe.tickers) - len(missing))
+    return summary
 
 
 def _cmd_backfill(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:

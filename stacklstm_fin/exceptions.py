@@ -89,3 +89,17 @@ def os_error_message(exc: OSError) -> str:
     what = exc.strerror or str(exc) or type(exc).__name__
     code = f" (errno {exc.errno} {_errno.errorcode.get(exc.errno, '?')})" if exc.errno else ""
     return f"{where or 'operating system'}: {what}{code}"
+
+
+class StaleTickersError(StackLSTMError):
+    """``forecast``/``run`` published, but some tickers of the universe got no forecast."""
+
+    exit_code = 4
+
+    def __init__(self, tickers: list[str], published: int) -> None:
+        self.tickers = sorted(tickers)
+        others = f"published for the other {published}" if published else "nothing was published"
+        super().__init__(
+            f"no forecast published for {len(self.tickers)} ticker(s) of the universe: "
+            f"{', '.join(self.tickers)} ({others})"
+        )
