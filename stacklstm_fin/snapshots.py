@@ -20,7 +20,7 @@ from typing import Any
 import polars as pl
 
 from stacklstm_fin.atomic import atomic_writer
-from stacklstm_fin.exceptions import SnapshotError
+from stacklstm_fin.exceptions import SnapshotError, SourceError
 from stacklstm_fin.schema import conform, empty_prices
 from stacklstm_fin.sources.base import Source
 from stacklstm_fin.symbols import NAME_PATTERN, validate_tickers
@@ -183,7 +183,8 @@ def load_or_fetch(
     ``refresh`` always fetches. A snapshot covers the request when every ticker
     was fetched without failure from ``start`` or earlier. A fetch with failures
     raises :class:`PartialDownloadError` (nothing written) unless ``allow_partial``;
-    then the snapshot records the failures and the next run fetches again. A
+    then the snapshot records the failures and the next run fetches again; a fetch
+    in which every ticker failed raises :class:`SourceError` and writes nothing. A
     ``start`` after ``as_of`` (nothing new to load) returns no rows and writes nothing.
     """
     requested = validate_tickers(tickers) or source.default_tickers()
@@ -202,6 +203,13 @@ def load_or_fetch(
             keep = keep & (pl.col("session_date") >= start)
         return LoadedSnapshot(stored.filter(keep), {}, info.path, reused=True)
     result = source.fetch(requested, start, as_of, allow_partial=allow_partial)
+    if result.prices.height == 0 and set(result.failures) >= set(requested):
+        # Nothing came back: no snapshot, so no validation run can look like a success.
+        detail = "; ".join(f"{t}: {r}" for t, r in result.failures.items())
+        raise SourceError(
+            f"source {source.name}: every ticker failed ({detail}); "
+            "nothing was written (no snapshot, no validation run); retry when the cause is fixed"
+        )
     path = write_snapshot(
         data_root,
         source.name,

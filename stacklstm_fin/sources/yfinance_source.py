@@ -12,7 +12,11 @@ What yfinance 1.7 does, read from its source (``yfinance/multi.py``):
   ``yf.shared._ERRORS`` still exists but 1.7 no longer fills it (errors live in
   a per-call context), so we read the reasons from those log records.
 
-Failed tickers are retried alone, with exponential backoff.
+Failed tickers are retried alone, with exponential backoff, unless the
+failure is bad input (HTTP 4xx other than 429, a vendor error about the
+request): see :mod:`stacklstm_fin.sources.vendor_errors`. yfinance's own log
+lines and warnings are kept off the console; the failures carry the real
+cause (an unreachable host rather than "possibly delisted").
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import logging
 import re
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +38,13 @@ from stacklstm_fin.config import YFinanceConfig
 from stacklstm_fin.exceptions import SourceError
 from stacklstm_fin.schema import PRICE_COLUMNS, empty_prices
 from stacklstm_fin.sources.base import Source, one_line
+from stacklstm_fin.sources.vendor_errors import (
+    TRANSIENT,
+    classify_exception,
+    classify_reason,
+    describe,
+    retried,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,6 +55,9 @@ SleepFn = Callable[[float], None]
 # canonical column -> yfinance "Price" level
 _FIELDS = {"open": "Open", "high": "High", "low": "Low", "close": "Close", "volume": "Volume"}
 _LOG_LINE = re.compile(r"^(\[[^\]]*\]): (.*)$", re.DOTALL)
+# yfinance.base logs the network error behind a later "possibly delisted" guess.
+_CAUSE_LINE = re.compile(r"^Failed to get ticker '([^']+)' reason: (.*)$", re.DOTALL)
+log = logging.getLogger(__name__)
 NO_ROWS_REASON = "yfinance returned no rows for the requested range"
 
 
@@ -53,11 +68,17 @@ class _ErrorCapture(logging.Handler):
         super().__init__(level=logging.ERROR)
         self.thread = threading.get_ident()
         self.reasons: dict[str, str] = {}
+        self.causes: dict[str, str] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.thread != self.thread:
             return
-        match = _LOG_LINE.match(record.getMessage().strip())
+        text = record.getMessage().strip()
+        cause = _CAUSE_LINE.match(text)
+        if cause:
+            self.causes[cause.group(1).upper()] = one_line(cause.group(2))
+            return
+        match = _LOG_LINE.match(text)
         if not match:
             return
         try:
@@ -67,12 +88,12 @@ class _ErrorCapture(logging.Handler):
         for symbol in symbols:
             self.reasons[str(symbol).upper()] = one_line(match.group(2))
 
-
-def _retryable() -> tuple[type[BaseException], ...]:
-    # OSError covers timeouts and connection errors of curl_cffi and requests.
-    from yfinance.exceptions import YFException
-
-    return (OSError, YFException)
+    def reason(self, symbol: str) -> str | None:
+        """The real cause for ``symbol``: a network error beats the vendor's guess after it."""
+        cause, reason = self.causes.get(symbol), self.reasons.get(symbol)
+        if cause and (reason is None or classify_reason(cause) == TRANSIENT):
+            return describe(cause)
+        return describe(reason) if reason else None
 
 
 class YFinanceSource(Source):
@@ -117,21 +138,37 @@ class YFinanceSource(Source):
         start = start or self.config.start
         frames: list[pl.DataFrame] = []
         failures: dict[str, str] = {}
+        final: dict[str, str] = {}  # bad input: not retried
         pending = list(tickers)
-        retryable = _retryable()
-        for attempt in range(self.config.retries + 1):
+        attempts = self.config.retries + 1
+        for attempt in range(attempts):
             if attempt:
                 self._sleep(self.config.backoff_seconds * 2 ** (attempt - 1))
             try:
                 got, failures = self._attempt(pending, start, end)
-            except retryable as exc:
-                reason = f"{type(exc).__name__}: {one_line(str(exc))}"
+            except Exception as exc:
+                kind = classify_exception(exc)
+                if kind is None:
+                    raise  # a bug (a wrong argument), not the vendor: never hidden
+                reason = describe(f"{type(exc).__name__}: {one_line(str(exc))}")
                 failures = dict.fromkeys(pending, reason)
+                kinds = dict.fromkeys(pending, kind)
             else:
                 frames.extend(got)
-            pending = [t for t in pending if t in failures]
+                kinds = {t: classify_reason(r) for t, r in failures.items()}
+            final.update({t: r for t, r in failures.items() if not retried(kinds[t])})
+            pending = [t for t in pending if t in failures and t not in final]
+            if pending and attempt + 1 < attempts:
+                log.info(
+                    "yfinance attempt %d/%d: retrying %s (%s)",
+                    attempt + 1,
+                    attempts,
+                    ", ".join(pending),
+                    "; ".join(f"{t}: {failures[t]}" for t in pending),
+                )
             if not pending:
                 break
+        failures = {t: final.get(t) or failures[t] for t in tickers if t in final or t in failures}
         frame = pl.concat(frames) if frames else empty_prices()
         return frame, failures
 
@@ -139,32 +176,42 @@ class YFinanceSource(Source):
         self, tickers: list[str], start: dt.date, end: dt.date
     ) -> tuple[list[pl.DataFrame], dict[str, str]]:
         """One ``yf.download`` call: per-ticker frames and failures (ticker -> reason)."""
+        # Import yfinance first: its import adds a warnings filter ahead of ours.
+        download = self._download_fn()
         capture = _ErrorCapture()
         logger = logging.getLogger("yfinance")
         logger.addHandler(capture)
+        # Its lines are read by the capture; on the console they buried the cause.
+        propagate, logger.propagate = logger.propagate, False
         try:
-            data = self._download_fn()(
-                list(tickers),
-                start=start.isoformat(),
-                end=(end + dt.timedelta(days=1)).isoformat(),  # yfinance's end is exclusive
-                auto_adjust=self.config.auto_adjust,
-                actions=False,
-                progress=False,
-                group_by="column",
-                threads=False,
-                timeout=self.config.timeout_seconds,
-            )
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", module=r"yfinance(\..*)?$")
+                data = self._call(download, tickers, start, end)
         finally:
+            logger.propagate = propagate
             logger.removeHandler(capture)
         frames: list[pl.DataFrame] = []
         failures: dict[str, str] = {}
         for t in tickers:
             frame = None if data is None else flatten(data, t, auto_adjust=self.config.auto_adjust)
             if frame is None or frame.height == 0:
-                failures[t] = capture.reasons.get(t.upper(), NO_ROWS_REASON)
+                failures[t] = capture.reason(t.upper()) or NO_ROWS_REASON
             else:
                 frames.append(frame)
         return frames, failures
+
+    def _call(self, download: DownloadFn, tickers: list[str], start: dt.date, end: dt.date) -> Any:
+        return download(
+            list(tickers),
+            start=start.isoformat(),
+            end=(end + dt.timedelta(days=1)).isoformat(),  # yfinance's end is exclusive
+            auto_adjust=self.config.auto_adjust,
+            actions=False,
+            progress=False,
+            group_by="column",
+            threads=False,
+            timeout=self.config.timeout_seconds,
+        )
 
 
 def flatten(data: pd.DataFrame, ticker: str, *, auto_adjust: bool) -> pl.DataFrame | None:

@@ -14,13 +14,33 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 EXCHANGE_TZ = "America/New_York"
-Response = pd.DataFrame | BaseException
+
+
+@dataclass(frozen=True)
+class SoftError:
+    """A ticker with no rows and the text ``PriceHistory._last_error`` holds (not a repr)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class LoggedCause:
+    """What yfinance 1.7 does with no network: ``base._get_ticker_tz`` logs
+    ``Failed to get ticker 'T' reason: <cause>`` and the ticker then fails as ``then``.
+    """
+
+    cause: BaseException
+    then: pd.DataFrame | BaseException | SoftError
+
+
+Response = pd.DataFrame | BaseException | SoftError | LoggedCause
 
 
 def history_frame(
@@ -61,7 +81,13 @@ def download_frame(responses: dict[str, Response]) -> pd.DataFrame:
     errors: dict[str, str] = {}
     for ticker, response in responses.items():
         sym = ticker.upper()
-        if isinstance(response, BaseException):
+        if isinstance(response, LoggedCause):
+            logger.error(f"Failed to get ticker '{sym}' reason: {response.cause}")
+            response = response.then
+        if isinstance(response, SoftError):
+            dfs[sym] = utils.empty_df()
+            errors[sym] = response.text
+        elif isinstance(response, BaseException):
             dfs[sym] = utils.empty_df()
             errors[sym] = repr(response)
         else:
