@@ -46,10 +46,15 @@ _OS_ERROR = re.compile(r"os error (\d+)|errno = (\d+)", re.IGNORECASE)
 def os_fault(exc: BaseException, path: Path) -> OSError | None:
     """The :class:`OSError` behind a writer's own exception type, naming ``path``.
 
-    ``None`` when ``exc`` is already an ``OSError`` (re-raised as is) or not an
-    operating-system fault.
+    An ``OSError`` that names no file (``fh.write`` on a full disk) gets
+    ``path``; ``None`` when it names one already (re-raised as is) or ``exc``
+    is not an operating-system fault.
     """
-    if isinstance(exc, OSError) or not isinstance(exc, Exception):
+    if isinstance(exc, OSError):
+        if exc.filename is not None or not exc.errno:
+            return None
+        return type(exc)(exc.errno, os.strerror(exc.errno), str(path))
+    if not isinstance(exc, Exception):
         return None
     match = _OS_ERROR.search(str(exc))
     if not match:

@@ -37,7 +37,9 @@ def test_a_writer_error_naming_an_os_error_becomes_that_oserror(tmp_path: Path) 
     assert (err.value.errno, err.value.filename) == (errno.ENOSPC, str(target))
     assert list(tmp_path.iterdir()) == []
     assert os_fault(ValueError("no errno here"), target) is None
-    assert os_fault(OSError(28, "x"), target) is None  # an OSError is re-raised as it is
+    assert os_fault(OSError(28, "x", "/elsewhere"), target) is None  # names its file already
+    named = os_fault(OSError(errno.ENOSPC, "No space left on device"), target)
+    assert named is not None and (named.errno, named.filename) == (errno.ENOSPC, str(target))
 
 
 def test_enospc_at_fsync_leaves_no_temporary_file(
@@ -51,7 +53,7 @@ def test_enospc_at_fsync_leaves_no_temporary_file(
     monkeypatch.setattr(atomic.os, "fsync", full)
     with pytest.raises(OSError) as err:
         atomic.write_bytes_atomic(tmp_path / "old", b"new")
-    assert err.value.errno == errno.ENOSPC
+    assert (err.value.errno, err.value.filename) == (errno.ENOSPC, str(tmp_path / "old"))
     assert [p.name for p in tmp_path.iterdir()] == ["old"]
     assert (tmp_path / "old").read_bytes() == b"old"
 

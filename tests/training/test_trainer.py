@@ -219,3 +219,22 @@ def test_stacked_lstm_learns_ar1_better_than_the_random_walk() -> None:
     assert result.best_val_loss < rw.best_val_loss
     h1 = predict(result.model, x[2400:])[:, 0]
     assert np.mean((h1 - y[2400:, 0]) ** 2) < 0.85 * np.mean(y[2400:, 0] ** 2)
+
+
+def test_weights_that_cannot_fit_are_not_begun(
+    trained, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    from collections import namedtuple
+
+    from stacklstm_fin.training import trainer
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(trainer.shutil, "disk_usage", lambda p: usage(10**6, 10**6 - 1000, 1000))
+    target = tmp_path / "m.weights.h5"
+    with pytest.raises(OSError) as err:
+        save_weights(trained.model, target)
+    assert (err.value.errno, err.value.filename) == (errno.ENOSPC, str(target))
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.undo()
+    assert save_weights(trained.model, target) == target
