@@ -137,3 +137,36 @@ def test_report_shows_the_redacted_url(monkeypatch: pytest.MonkeyPatch, tmp_path
     monkeypatch.setattr(html, "report_html", lambda data, warehouse, generated_at: warehouse)
     path = html.render_report(Wh(), None, tmp_path)  # type: ignore[arg-type]
     assert path.read_text() == "postgresql://u@h/db?password=***"
+
+
+def test_a_log_line_or_error_holding_the_secret_is_scrubbed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import logging
+
+    from stacklstm_fin import cli
+    from stacklstm_fin.exceptions import WarehouseError
+
+    url = "postgresql://u:S3cret@h/db?password=T0ken%21"
+
+    def leaky(args: object, cfg: object) -> None:
+        logging.getLogger("some.driver").warning("connecting with %s", url)
+        raise WarehouseError(f"driver said: password 'S3cret' and 'T0ken!' rejected for {url}")
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("STACKLSTM_WAREHOUSE__URL", url)
+    monkeypatch.setattr(cli, "_cmd_init_db", leaky)
+    root = logging.getLogger()
+    handlers = root.handlers[:]
+    try:
+        root.handlers.clear()  # main() configures logging as the command line does
+        assert cli.main(["init-db", "-v"]) == 2
+    finally:
+        root.handlers[:] = handlers
+    out, err = capsys.readouterr()
+    assert "S3cret" not in out + err and "T0ken" not in out + err
+    assert err.endswith(
+        "stacklstm-fin: error: driver said: password '***' and '***' rejected for "
+        "postgresql://u:***@h/db?password=***\n"
+    )
+    assert "WARNING some.driver: connecting with postgresql://u:***@h/db?password=***\n" in err
