@@ -174,3 +174,34 @@ def test_full_disk_is_one_line_then_a_rerun_equals_a_clean_run(
     assert _ingest(clean, tmp_path).returncode == 0
     assert _prices(root).equals(_prices(clean))
     assert _prices(root).height == 9770
+
+
+@pytest.mark.postgres
+def test_read_only_data_root_is_one_line_and_writes_nothing(pg_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a read-only tmpfs here (needs root): {mounted.stderr.strip()}")
+    try:
+        env = {"STACKLSTM_PATHS__DATA_ROOT": str(folder), "STACKLSTM_WAREHOUSE__URL": pg_url}
+        assert run_cli(["init-db"], tmp_path, env).returncode == 0
+        done = run_cli(["ingest", "--source", "sample", "--as-of", AS_OF], tmp_path, env)
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr == (
+            f"stacklstm-fin: error: {folder / 'raw'}: Read-only file system (errno 30 EROFS)\n"
+        )
+        assert list(folder.iterdir()) == []
+        duck = {"STACKLSTM_PATHS__DATA_ROOT": str(folder)}
+        done = run_cli(["init-db"], tmp_path, duck)
+        assert (done.returncode, done.stdout) == (2, "")
+        assert done.stderr == (
+            f"stacklstm-fin: error: warehouse {folder}/warehouse.duckdb: IO Error: Cannot open "
+            f'file "{folder}/warehouse.duckdb": Read-only file system\n'
+        )
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
