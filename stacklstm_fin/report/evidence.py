@@ -30,9 +30,17 @@ from stacklstm_fin.config import Config
 from stacklstm_fin.pipeline.evaluate import calibration_table, evaluate_range, miscalibrated
 from stacklstm_fin.warehouse import Warehouse
 
-# The GARCH(1,1)-t reference fits one model per ticker and as-of: above this
-# many tickers the report leaves it out (and says so) rather than take minutes.
+# The GARCH(1,1)-t reference fits one model per ticker and as-of (about 25 ms
+# each): above this many tickers, or this many fits, the report leaves it out
+# (and says so) rather than take minutes.
 REFERENCE_MAX_TICKERS = 20
+REFERENCE_MAX_FITS = 2500
+FITS_SQL = """
+SELECT COUNT(*) FROM (
+    SELECT DISTINCT ticker, as_of_date FROM stacklstm.forecast_accuracy
+    WHERE state = 'realized' AND as_of_date >= :start AND as_of_date <= :end
+) AS fits
+"""
 REFERENCE_COLUMNS = (
     "garch_t_coverage",
     "garch_t_interval_score",
@@ -99,12 +107,18 @@ def calibration(
     tickers = table["ticker"].n_unique()
     note = ""
     with_refs = references and table.height > 0
+    why = ""  # why the references are left out
     if with_refs and tickers > REFERENCE_MAX_TICKERS:
+        why = f"{tickers} tickers is more than {REFERENCE_MAX_TICKERS}"
+    elif with_refs:
+        fits = int(wh.scalar(FITS_SQL, {"start": start, "end": end}) or 0)
+        why = f"{fits} fits is more than {REFERENCE_MAX_FITS}" if fits > REFERENCE_MAX_FITS else ""
+    if why:
         with_refs = False
         note = (
-            f"The GARCH(1,1)-t and pooled references are left out: {tickers} tickers is more "
-            f"than {REFERENCE_MAX_TICKERS}, and the reference fits one model per ticker and "
-            "as-of. Run `stacklstm-fin evaluate --start D --end D` for them."
+            f"The GARCH(1,1)-t and pooled references are left out: {why}, and the reference "
+            "fits one model per ticker and as-of. Run `stacklstm-fin evaluate --start D --end D` "
+            "for them over the window you need."
         )
     if with_refs:
         refs = evaluate_range(cfg or Config(), wh, start, end).select(

@@ -166,3 +166,15 @@ def test_no_warning_when_every_coverage_is_inside(evidence_url: str) -> None:
 )  # fmt: skip
 def test_format_p(value: float | None, text: str) -> None:
     assert evidence.format_p(value) == text
+
+
+def test_many_fits_skip_the_references_and_say_so(
+    evidence_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(evidence, "REFERENCE_MAX_FITS", 50)
+    monkeypatch.setattr(evidence, "evaluate_range", None)  # calling it would fail
+    with connect(evidence_url, read_only=True) as wh:
+        cal = evidence.calibration(wh, *EVERYTHING, references=True)
+    # AAA: as-ofs 0..39 realized; BBB: the same but session 20, quarantined.
+    assert cal.references is False
+    assert "left out: 79 fits is more than 50," in cal.note
