@@ -178,3 +178,37 @@ def test_many_fits_skip_the_references_and_say_so(
     # AAA: as-ofs 0..39 realized; BBB: the same but session 20, quarantined.
     assert cal.references is False
     assert "left out: 79 fits is more than 50," in cal.note
+
+
+@pytest.mark.slow
+def test_report_of_the_pipeline_warehouse_matches_its_views(analyst_warehouse: str) -> None:
+    from stacklstm_fin.report import collect, report_html
+    from tests.report.conftest import LAST, TICKERS
+
+    with connect(analyst_warehouse, read_only=True) as wh:
+        data = collect(wh, LAST, references=False)
+        latest = wh.query(
+            "SELECT ticker, model_id, p_value, p_adjusted, reason "
+            "FROM stacklstm.latest_publication_decisions ORDER BY ticker"
+        )
+        states = wh.query(
+            "SELECT ticker, horizon, state, COUNT(*) AS n FROM stacklstm.forecast_accuracy "
+            "GROUP BY ticker, horizon, state"
+        )
+    assert latest["ticker"].to_list() == TICKERS
+    assert data.decisions.select(latest.columns).equals(latest)
+    counts = {(r["ticker"], r["horizon"], r["state"]): r["n"] for r in states.to_dicts()}
+    table = data.calibration.table
+    assert table.height == len({(t, h) for t, h, _ in counts})
+    for row in table.iter_rows(named=True):
+        for state in ("realized", "pending", "no_price"):
+            assert row[state] == counts.get((row["ticker"], row["horizon"], state), 0)
+        assert row["published"] == row["realized"] + row["pending"] + row["no_price"]
+    assert table["pending"].sum() > 0  # the newest forecasts are not realized yet
+    html = report_html(data, generated_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    rows = cells(html, "decisions-table")
+    assert [(r[0], r[6], r[7]) for r in rows] == [
+        (t, evidence.format_p(p), evidence.format_p(q))
+        for t, p, q in zip(latest["ticker"], latest["p_value"], latest["p_adjusted"], strict=True)
+    ]
+    assert ("calibration-warning" in html) == bool(data.calibration.warnings)
