@@ -25,7 +25,12 @@ import polars as pl
 
 from stacklstm_fin.config import Config
 from stacklstm_fin.exceptions import StackLSTMError
-from stacklstm_fin.report.evidence import Calibration, calibration, decisions_at
+from stacklstm_fin.report.evidence import (
+    Calibration,
+    calibration,
+    champion_periods,
+    decisions_at,
+)
 from stacklstm_fin.warehouse import Warehouse
 
 
@@ -118,34 +123,6 @@ SELECT ticker, as_of_date, horizon, target_date, family, base_close, yhat_close,
 FROM stacklstm.forecast_accuracy
 WHERE as_of_date >= :start AND as_of_date <= :as_of AND state = 'realized'
 ORDER BY target_date, family, horizon, ticker
-"""
-
-CHAMPION_PERIODS_SQL = """
-WITH daily AS (
-    SELECT as_of_date, MIN(model_id) AS model_id
-    FROM stacklstm.forecasts
-    WHERE as_of_date <= :as_of
-    GROUP BY as_of_date
-),
-marked AS (
-    SELECT as_of_date, model_id,
-           CASE WHEN LAG(model_id) OVER (ORDER BY as_of_date) = model_id THEN 0 ELSE 1 END
-               AS is_change
-    FROM daily
-),
-numbered AS (
-    SELECT as_of_date, model_id,
-           CAST(SUM(is_change) OVER (ORDER BY as_of_date ROWS UNBOUNDED PRECEDING) AS BIGINT)
-               AS period
-    FROM marked
-)
-SELECT n.period, n.model_id, r.candidate, r.family, r.as_of AS trained_as_of,
-       MIN(n.as_of_date) AS first_published, MAX(n.as_of_date) AS last_published,
-       COUNT(*) AS sessions
-FROM numbered AS n
-LEFT JOIN stacklstm.model_registry AS r ON r.model_id = n.model_id
-GROUP BY n.period, n.model_id, r.candidate, r.family, r.as_of
-ORDER BY n.period
 """
 
 
@@ -295,11 +272,6 @@ def accuracy_summary(rows: pl.DataFrame) -> pl.DataFrame:
         )
         .sort("family", "horizon")
     )
-
-
-def champion_periods(wh: Warehouse, as_of: dt.date) -> pl.DataFrame:
-    """Which model published forecasts, period by period, up to ``as_of``."""
-    return wh.query(CHAMPION_PERIODS_SQL, {"as_of": as_of})
 
 
 def collect(

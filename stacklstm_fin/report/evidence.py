@@ -72,6 +72,55 @@ def decisions_at(wh: Warehouse, as_of: dt.date) -> pl.DataFrame:
     return wh.query(DECISIONS_SQL, {"as_of": as_of})
 
 
+# Periods of consecutive as-ofs in which a model published for at least one
+# ticker (gaps and islands: an as-of's number minus the model's own row number
+# is constant over a run). Since ADR 0008 several models publish on one as-of
+# (the champion for some tickers, the random walk for the others), so a period
+# is per model, with the most tickers it published for.
+CHAMPION_PERIODS_SQL = """
+WITH daily AS (
+    SELECT as_of_date, model_id, COUNT(DISTINCT ticker) AS tickers
+    FROM stacklstm.forecasts
+    WHERE as_of_date <= :as_of
+    GROUP BY as_of_date, model_id
+),
+dates AS (
+    SELECT as_of_date, DENSE_RANK() OVER (ORDER BY as_of_date) AS day_no
+    FROM (SELECT DISTINCT as_of_date FROM daily) AS d
+),
+islands AS (
+    SELECT d.as_of_date, d.model_id, d.tickers,
+           x.day_no - ROW_NUMBER() OVER (PARTITION BY d.model_id ORDER BY d.as_of_date)
+               AS island
+    FROM daily AS d
+    JOIN dates AS x ON x.as_of_date = d.as_of_date
+),
+periods AS (
+    SELECT model_id, island, MIN(as_of_date) AS first_published,
+           MAX(as_of_date) AS last_published, COUNT(*) AS sessions, MAX(tickers) AS tickers
+    FROM islands
+    GROUP BY model_id, island
+)
+SELECT CAST(ROW_NUMBER() OVER (ORDER BY p.first_published, r.candidate, p.model_id) AS BIGINT)
+           AS period,
+       p.model_id, r.candidate, r.family, r.as_of AS trained_as_of, p.first_published,
+       p.last_published, CAST(p.sessions AS BIGINT) AS sessions,
+       CAST(p.tickers AS BIGINT) AS tickers
+FROM periods AS p
+LEFT JOIN stacklstm.model_registry AS r ON r.model_id = p.model_id
+ORDER BY period
+"""
+
+
+def champion_periods(wh: Warehouse, as_of: dt.date) -> pl.DataFrame:
+    """Which models published forecasts, period by period, up to ``as_of``.
+
+    One row per model and run of consecutive as-ofs in which it published for
+    at least one ticker, with ``tickers``: the most tickers it published for.
+    """
+    return wh.query(CHAMPION_PERIODS_SQL, {"as_of": as_of})
+
+
 @dataclasses.dataclass(frozen=True)
 class Calibration:
     """Per (ticker, horizon) calibration over the as-ofs ``start`` .. ``end``."""

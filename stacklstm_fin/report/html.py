@@ -122,6 +122,7 @@ CHAMPION_COLUMNS = {
     "first_published": "first published",
     "last_published": "last published",
     "sessions": "sessions",
+    "tickers": "tickers (most)",
     "model_id": "model id",
 }
 
@@ -197,9 +198,12 @@ def report_html(data: ReportData, *, warehouse: str = "", generated_at: dt.datet
             empty="no realized outcomes yet",
         ),
         calibration_html(data.calibration),
-        '<h2 id="champions">Champion history</h2>',
-        "<p>The model that published the forecasts, period by period (a new period starts "
-        "when the publishing model changes).</p>",
+        '<h2 id="champions">Published models over time</h2>',
+        "<p>The models that published forecasts, period by period: a period is a run of "
+        "consecutive as-ofs in which the model published for at least one ticker, and "
+        "tickers is the most it published for on one as-of. Several models publish on the "
+        "same as-of when the champion has evidence for some tickers only (the random walk "
+        "publishes for the others).</p>",
         table_html(data.champions, CHAMPION_COLUMNS, table_id="champions-table"),
         "</body></html>",
     ]

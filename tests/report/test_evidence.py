@@ -212,3 +212,21 @@ def test_report_of_the_pipeline_warehouse_matches_its_views(analyst_warehouse: s
         for t, p, q in zip(latest["ticker"], latest["p_value"], latest["p_adjusted"], strict=True)
     ]
     assert ("calibration-warning" in html) == bool(data.calibration.warnings)
+
+
+def test_published_models_are_periods_per_model(evidence_url: str) -> None:
+    from stacklstm_fin.report.evidence import champion_periods
+    from tests.report.evidence_fixture import QUARANTINED, SESSIONS
+
+    with connect(evidence_url, read_only=True) as wh:
+        periods = champion_periods(wh, AS_OF)
+    # gru-1 publishes AAA at every as-of; the random walk publishes BBB, which has
+    # no as-of on its quarantined session: two periods. (Before ADR 0008 a period
+    # was MIN(model_id) per as-of, which would have shown gru-1 alone.)
+    assert periods.select(
+        "period", "candidate", "first_published", "last_published", "sessions", "tickers"
+    ).rows() == [
+        (1, "gru", SESSIONS[0], AS_OF, 41, 1),
+        (2, "random_walk", SESSIONS[0], SESSIONS[QUARANTINED - 1], 20, 1),
+        (3, "random_walk", SESSIONS[QUARANTINED + 1], AS_OF, 20, 1),
+    ]
