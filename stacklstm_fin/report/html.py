@@ -158,9 +158,9 @@ def report_html(data: ReportData, *, warehouse: str = "", generated_at: dt.datet
         "<p>Every candidate of the newest training as-of, ranked by its score vs the random "
         "walk: the geometric mean over tickers of its test loss divided by the random walk's "
         "on the same ticker (below 1 beats the random walk; the random walk scores 1), then "
-        "by pooled test RMSE. The chart shows the pooled test RMSE; the dashed red line is "
-        "the random walk (tomorrow's close equals today's): a model left of it beats that "
-        "honest baseline; MASE below 1 says the same.</p>",
+        "by pooled test RMSE. In the chart the dashed red line is the random walk "
+        "(tomorrow's close equals today's): a model left of it beats that honest baseline "
+        "(candidates trained before the score existed are charted by pooled test RMSE).</p>",
         _figure(leaderboard_chart(data).svg),
         table_html(
             data.leaderboard,

@@ -128,6 +128,9 @@ def test_report_warns_at_the_top_and_shows_decisions_and_states(
     assert "GARCH-t coverage" in html  # two tickers: the references are computed
     assert f"with an as-of up to {AS_OF}" in html
 
+    chart = html.split("<svg ")[1].split("</svg>")[0]
+    assert "Leaderboard: score vs the random walk (below 1 beats it)" in chart
+    assert "-5.00% vs random walk  ★ champion" in chart and chart.count('class="bar"') == 2
     board = cells(html, "leaderboard-table")
     assert [(r[0], r[1], r[4]) for r in board] == [("1", "gru", "0.950"), ("2", "random_walk",
                                                                            "1.000")]  # fmt: skip
@@ -230,3 +233,14 @@ def test_published_models_are_periods_per_model(evidence_url: str) -> None:
         (2, "random_walk", SESSIONS[0], SESSIONS[QUARANTINED - 1], 20, 1),
         (3, "random_walk", SESSIONS[QUARANTINED + 1], AS_OF, 20, 1),
     ]
+
+
+def test_leaderboard_chart_falls_back_to_rmse_without_scores(evidence_url: str) -> None:
+    from stacklstm_fin.report import collect, leaderboard_chart
+
+    with connect(evidence_url) as wh:
+        wh.execute("DELETE FROM stacklstm.model_metrics WHERE metric = 'score_vs_random_walk'")
+        data = collect(wh, None, references=False)
+    chart = leaderboard_chart(data).svg
+    assert "Leaderboard: pooled test RMSE of log returns (lower is better)" in chart
+    assert "-6.48% vs random walk  ★ champion" in chart  # 0.0101 / 0.0108 - 1
