@@ -215,8 +215,7 @@ def _rows(html: str, css: str) -> list[list[str]]:
 
 
 def test_page_shows_decisions_and_calibration_warnings(evidence_client: Any) -> None:
-    from tests.report.evidence_fixture import AAA_REASON, BBB_REASON, EXPECTED
-    from tests.report.test_evidence import WARNINGS
+    from tests.report.evidence_fixture import AAA_REASON, BBB_REASON, EXPECTED, WARNINGS
 
     html = evidence_client.get("/").text
     box = html.split('<div class="warning" id="calibration-warning" role="alert">')[1]
@@ -240,8 +239,7 @@ def test_page_shows_decisions_and_calibration_warnings(evidence_client: Any) -> 
 
 
 def test_json_exposes_decisions_and_calibration(evidence_client: Any) -> None:
-    from tests.report.evidence_fixture import EXPECTED
-    from tests.report.test_evidence import WARNINGS
+    from tests.report.evidence_fixture import EXPECTED, WARNINGS
 
     decisions = evidence_client.get("/api/decisions").json()
     assert decisions["as_of"] == "2018-09-28"

@@ -52,6 +52,13 @@ EXPECTED = {
     ("BBB", 1): (40, 38, 1, 1, 9),
     ("BBB", 2): (40, 38, 1, 1, 9),
 }
+# What miscalibrated() says about them (BBB's coverage 9/38 against its bands).
+WARNINGS = [
+    "BBB h=1: the 80% intervals contained 24% of 38 outcomes, outside the 95% band "
+    "67%-93%: they are too narrow",
+    "BBB h=2: the 80% intervals contained 24% of 38 outcomes, outside the 95% band "
+    "62%-98%: they are too narrow",
+]
 AAA_REASON = "beats the random walk on its test windows: DM p 0.0004, holm-adjusted 0.0008 < 0.05"
 BBB_REASON = "no evidence it beats the random walk: holm-adjusted p 0.41 >= 0.05"
 

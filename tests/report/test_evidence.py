@@ -17,14 +17,15 @@ from stacklstm_fin.pipeline.evaluate import binomial_band, calibration_table, ev
 from stacklstm_fin.report import evidence, render_report
 from stacklstm_fin.report.evidence_html import calibration_html, warning_html
 from stacklstm_fin.warehouse import connect
-from tests.report.evidence_fixture import AAA_REASON, AS_OF, BBB_REASON, EXPECTED, populate
+from tests.report.evidence_fixture import (
+    AAA_REASON,
+    AS_OF,
+    BBB_REASON,
+    EXPECTED,
+    WARNINGS,
+    populate,
+)
 
-WARNINGS = [
-    "BBB h=1: the 80% intervals contained 24% of 38 outcomes, outside the 95% band "
-    "67%-93%: they are too narrow",
-    "BBB h=2: the 80% intervals contained 24% of 38 outcomes, outside the 95% band "
-    "62%-98%: they are too narrow",
-]
 EVERYTHING = (dt.date(2000, 1, 1), dt.date(2030, 1, 1))
 
 
