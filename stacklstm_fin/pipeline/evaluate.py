@@ -48,14 +48,20 @@ def binomial_band(level: float, n: float) -> tuple[float, float]:
     return (max(level - half, 0.0), min(level + half, 1.0))
 
 
-def evaluate_range(cfg: Config, wh: Warehouse, start: dt.date, end: dt.date) -> pl.DataFrame:
-    """One row per (ticker, horizon): states, coverage, band, scores; and the references."""
+def evaluate_range(
+    cfg: Config, wh: Warehouse, start: dt.date, end: dt.date, *, reference: bool = True
+) -> pl.DataFrame:
+    """One row per (ticker, horizon): states, coverage, band, scores; and the references.
+
+    ``reference=False`` skips the GARCH(1,1)-t fits (one per ticker and as-of,
+    the slow part): its columns are NaN; the pooled reference is still read.
+    """
     check_schema(wh)
     acc = wh.query(_ACCURACY, {"start": start, "end": end})
     if acc.height == 0:
         raise DatasetError(f"no forecasts published with an as-of in {start} .. {end}")
     realized = acc.filter(pl.col("state") == "realized")
-    reference = _reference_halfwidths(cfg, wh, realized)
+    garch = _reference_halfwidths(cfg, wh, realized) if reference else {}
     pooled = _pooled_halfwidths(wh, realized)
     out = []
     for (ticker, h), group in acc.group_by(["ticker", "horizon"], maintain_order=True):
@@ -78,7 +84,7 @@ def evaluate_range(cfg: Config, wh: Warehouse, start: dt.date, end: dt.date) -> 
             interval_score=float(np.mean(done.get_column("interval_score").to_numpy()))
             if done.height else math.nan,
         )  # fmt: skip
-        ref_hw = [reference.get((ticker, d, int(h)), math.nan) for d in done["as_of_date"]]
+        ref_hw = [garch.get((ticker, d, int(h)), math.nan) for d in done["as_of_date"]]
         pooled_hw = [pooled.get((m, int(h)), math.nan) for m in done["model_id"]]
         for name, hw in (("garch_t", np.array(ref_hw)), ("pooled", np.array(pooled_hw))):
             ok = np.isfinite(hw)
@@ -93,6 +99,59 @@ def evaluate_range(cfg: Config, wh: Warehouse, start: dt.date, end: dt.date) -> 
         row["score_vs_garch_t"] = row["interval_score"] / ref if ref and ref > 0 else math.nan
         out.append(row)
     return pl.DataFrame(out).sort("ticker", "horizon")
+
+
+_CALIBRATION = """
+SELECT ticker, horizon, CAST(COUNT(*) AS BIGINT) AS published,
+       CAST(SUM(CASE WHEN state = 'realized' THEN 1 ELSE 0 END) AS BIGINT) AS realized,
+       CAST(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS BIGINT) AS pending,
+       CAST(SUM(CASE WHEN state = 'no_price' THEN 1 ELSE 0 END) AS BIGINT) AS no_price,
+       MAX(interval_level) AS level,
+       AVG(CASE WHEN state = 'realized' THEN CAST(in_interval AS DOUBLE PRECISION) END)
+           AS coverage,
+       AVG(CASE WHEN state = 'realized' THEN interval_score END) AS interval_score
+FROM stacklstm.forecast_accuracy
+WHERE as_of_date >= :start AND as_of_date <= :end
+GROUP BY ticker, horizon
+ORDER BY ticker, horizon
+"""
+
+
+def calibration_table(wh: Warehouse, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """The cheap part of :func:`evaluate_range`, aggregated in SQL: no fits, no references.
+
+    One row per (ticker, horizon) with an as-of in ``[start, end]``: ``published``,
+    ``realized``, ``pending``, ``no_price``, ``level``, ``coverage`` (realized
+    only; null when nothing is realized), ``band_low``/``band_high`` (as in
+    :func:`evaluate_range`), ``calibrated`` (null when nothing is realized) and
+    ``interval_score``. Empty (same columns) when nothing was published.
+    Safe on a page request: one grouped query over ``forecast_accuracy``.
+    """
+    frame = wh.query(_CALIBRATION, {"start": start, "end": end})
+    bands = [
+        binomial_band(float(level), realized / int(h))
+        for h, realized, level in zip(frame["horizon"], frame["realized"], frame["level"],
+                                      strict=True)
+    ]  # fmt: skip
+    low = [None if math.isnan(lo) else lo for lo, _ in bands]
+    high = [None if math.isnan(hi) else hi for _, hi in bands]
+    out = frame.with_columns(
+        pl.col("published", "realized", "pending", "no_price").cast(pl.Int64),
+        pl.col("level", "coverage", "interval_score").cast(pl.Float64),
+        pl.Series("band_low", low, dtype=pl.Float64),
+        pl.Series("band_high", high, dtype=pl.Float64),
+    )
+    calibrated = (
+        pl.when(pl.col("realized") > 0)
+        .then(
+            (pl.col("coverage") >= pl.col("band_low")) & (pl.col("coverage") <= pl.col("band_high"))
+        )
+        .otherwise(None)
+    )
+    return out.with_columns(calibrated.alias("calibrated")).select(
+        "ticker", "horizon", "published", "realized", "pending", "no_price", "level",
+        "coverage", "band_low", "band_high", "calibrated", "interval_score",
+    )  # fmt: skip
 
 
 def _reference_halfwidths(
