@@ -216,22 +216,27 @@ def miscalibrated(table: pl.DataFrame) -> list[str]:
 
 def render_evaluation(table: pl.DataFrame) -> str:
     """The terminal table of :func:`evaluate_range` and its warnings."""
-    shown = table.select(
-        "ticker", "horizon", "published", "realized", "pending", "no_price",
-        pl.col("coverage").round(3), pl.format("{}-{}", pl.col("band_low").round(3),
-                                               pl.col("band_high").round(3)).alias("band"),
-        pl.col("interval_score").round(5).alias("score"),
-        pl.col("garch_t_coverage").round(3).alias("garch_t_cov"),
-        pl.col("garch_t_interval_score").round(5).alias("garch_t_score"),
-        pl.col("pooled_coverage").round(3).alias("pooled_cov"),
-        pl.col("pooled_interval_score").round(5).alias("pooled_score"),
-        pl.col("score_vs_garch_t").round(3).alias("vs_garch_t"),
-    )  # fmt: skip
-    with pl.Config(tbl_rows=500, tbl_cols=20, tbl_width_chars=160,
+    pct = "{:.1%}".format
+    shown = pl.DataFrame({
+        "ticker": table["ticker"], "h": table["horizon"], "pub": table["published"],
+        "real": table["realized"], "pend": table["pending"], "nopx": table["no_price"],
+        "cov": [pct(v) for v in table["coverage"]],
+        "band": [f"{lo:.0%}-{hi:.0%}" for lo, hi in zip(table["band_low"], table["band_high"],
+                                                         strict=True)],
+        "score": table["interval_score"].round(5),
+        "garch_cov": [pct(v) for v in table["garch_t_coverage"]],
+        "garch_score": table["garch_t_interval_score"].round(5),
+        "pooled_cov": [pct(v) for v in table["pooled_coverage"]],
+        "vs_garch": table["score_vs_garch_t"].round(3),
+    })  # fmt: skip
+    with pl.Config(tbl_rows=500, tbl_cols=20, tbl_width_chars=120, tbl_formatting="MARKDOWN",
                    tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):  # fmt: skip
         lines = [
-            "Published intervals, per ticker and horizon (score: mean interval score on the "
-            "log return, lower is better; references around the same point forecasts):",
+            "Published intervals per ticker and horizon h: forecasts published, realized, "
+            "pending, no price;",
+            "coverage and its 95% band; score = mean interval score on the log return (lower "
+            "is better);",
+            "GARCH(1,1)-t and the old pooled method around the same point forecasts.",
             str(shown),
         ]
     warnings = miscalibrated(table)

@@ -22,6 +22,7 @@ from tests.report.evidence_fixture import (
     AS_OF,
     BBB_REASON,
     EXPECTED,
+    START,
     WARNINGS,
     populate,
 )
@@ -245,3 +246,23 @@ def test_leaderboard_chart_falls_back_to_rmse_without_scores(evidence_url: str) 
     chart = leaderboard_chart(data).svg
     assert "Leaderboard: pooled test RMSE of log returns (lower is better)" in chart
     assert "-6.48% vs random walk  ★ champion" in chart  # 0.0101 / 0.0108 - 1
+
+
+def test_evaluate_command_prints_states_coverage_and_warnings(
+    evidence_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stacklstm_fin.cli import main
+
+    config = tmp_path / "cfg.toml"
+    config.write_text(f'[warehouse]\nurl = "{evidence_url}"\n')
+    args = ["evaluate", "--config", str(config), "--start", START.isoformat()]
+    assert main([*args, "--end", AS_OF.isoformat()]) == 0
+    out = capsys.readouterr().out
+    assert "| BBB    | 1 | 40  | 38   | 1    | 1    | 23.7% | 67%-93% |" in out
+    assert "| AAA    | 2 | 41  | 40   | 1    | 0    | 80.0% | 62%-98% |" in out
+    assert [line[len("WARNING: "):] for line in out.splitlines() if line.startswith("WARNING")] \
+        == WARNINGS  # fmt: skip
+    assert main([*args[:-1], "2019-01-02", "--end", "2019-01-31"]) == 2
+    assert capsys.readouterr().err == (
+        "stacklstm-fin: error: no forecasts published with an as-of in 2019-01-02 .. 2019-01-31\n"
+    )
