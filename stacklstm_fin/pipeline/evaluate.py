@@ -48,14 +48,20 @@ def binomial_band(level: float, n: float) -> tuple[float, float]:
     return (max(level - half, 0.0), min(level + half, 1.0))
 
 
-def evaluate_range(cfg: Config, wh: Warehouse, start: dt.date, end: dt.date) -> pl.DataFrame:
-    """One row per (ticker, horizon): states, coverage, band, scores; and the references."""
+def evaluate_range(
+    cfg: Config, wh: Warehouse, start: dt.date, end: dt.date, *, reference: bool = True
+) -> pl.DataFrame:
+    """One row per (ticker, horizon): states, coverage, band, scores; and the references.
+
+    ``reference=False`` skips the GARCH(1,1)-t fits (one per ticker and as-of,
+    the slow part): its columns are NaN; the pooled reference is still read.
+    """
     check_schema(wh)
     acc = wh.query(_ACCURACY, {"start": start, "end": end})
     if acc.height == 0:
         raise DatasetError(f"no forecasts published with an as-of in {start} .. {end}")
     realized = acc.filter(pl.col("state") == "realized")
-    reference = _reference_halfwidths(cfg, wh, realized)
+    garch = _reference_halfwidths(cfg, wh, realized) if reference else {}
     pooled = _pooled_halfwidths(wh, realized)
     out = []
     for (ticker, h), group in acc.group_by(["ticker", "horizon"], maintain_order=True):
@@ -78,7 +84,7 @@ def evaluate_range(cfg: Config, wh: Warehouse, start: dt.date, end: dt.date) -> 
             interval_score=float(np.mean(done.get_column("interval_score").to_numpy()))
             if done.height else math.nan,
         )  # fmt: skip
-        ref_hw = [reference.get((ticker, d, int(h)), math.nan) for d in done["as_of_date"]]
+        ref_hw = [garch.get((ticker, d, int(h)), math.nan) for d in done["as_of_date"]]
         pooled_hw = [pooled.get((m, int(h)), math.nan) for m in done["model_id"]]
         for name, hw in (("garch_t", np.array(ref_hw)), ("pooled", np.array(pooled_hw))):
             ok = np.isfinite(hw)
@@ -93,6 +99,59 @@ def evaluate_range(cfg: Config, wh: Warehouse, start: dt.date, end: dt.date) -> 
         row["score_vs_garch_t"] = row["interval_score"] / ref if ref and ref > 0 else math.nan
         out.append(row)
     return pl.DataFrame(out).sort("ticker", "horizon")
+
+
+_CALIBRATION = """
+SELECT ticker, horizon, CAST(COUNT(*) AS BIGINT) AS published,
+       CAST(SUM(CASE WHEN state = 'realized' THEN 1 ELSE 0 END) AS BIGINT) AS realized,
+       CAST(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END) AS BIGINT) AS pending,
+       CAST(SUM(CASE WHEN state = 'no_price' THEN 1 ELSE 0 END) AS BIGINT) AS no_price,
+       MAX(interval_level) AS level,
+       AVG(CASE WHEN state = 'realized' THEN CAST(in_interval AS DOUBLE PRECISION) END)
+           AS coverage,
+       AVG(CASE WHEN state = 'realized' THEN interval_score END) AS interval_score
+FROM stacklstm.forecast_accuracy
+WHERE as_of_date >= :start AND as_of_date <= :end
+GROUP BY ticker, horizon
+ORDER BY ticker, horizon
+"""
+
+
+def calibration_table(wh: Warehouse, start: dt.date, end: dt.date) -> pl.DataFrame:
+    """The cheap part of :func:`evaluate_range`, aggregated in SQL: no fits, no references.
+
+    One row per (ticker, horizon) with an as-of in ``[start, end]``: ``published``,
+    ``realized``, ``pending``, ``no_price``, ``level``, ``coverage`` (realized
+    only; null when nothing is realized), ``band_low``/``band_high`` (as in
+    :func:`evaluate_range`), ``calibrated`` (null when nothing is realized) and
+    ``interval_score``. Empty (same columns) when nothing was published.
+    Safe on a page request: one grouped query over ``forecast_accuracy``.
+    """
+    frame = wh.query(_CALIBRATION, {"start": start, "end": end})
+    bands = [
+        binomial_band(float(level), realized / int(h))
+        for h, realized, level in zip(frame["horizon"], frame["realized"], frame["level"],
+                                      strict=True)
+    ]  # fmt: skip
+    low = [None if math.isnan(lo) else lo for lo, _ in bands]
+    high = [None if math.isnan(hi) else hi for _, hi in bands]
+    out = frame.with_columns(
+        pl.col("published", "realized", "pending", "no_price").cast(pl.Int64),
+        pl.col("level", "coverage", "interval_score").cast(pl.Float64),
+        pl.Series("band_low", low, dtype=pl.Float64),
+        pl.Series("band_high", high, dtype=pl.Float64),
+    )
+    calibrated = (
+        pl.when(pl.col("realized") > 0)
+        .then(
+            (pl.col("coverage") >= pl.col("band_low")) & (pl.col("coverage") <= pl.col("band_high"))
+        )
+        .otherwise(None)
+    )
+    return out.with_columns(calibrated.alias("calibrated")).select(
+        "ticker", "horizon", "published", "realized", "pending", "no_price", "level",
+        "coverage", "band_low", "band_high", "calibrated", "interval_score",
+    )  # fmt: skip
 
 
 def _reference_halfwidths(
@@ -157,22 +216,27 @@ def miscalibrated(table: pl.DataFrame) -> list[str]:
 
 def render_evaluation(table: pl.DataFrame) -> str:
     """The terminal table of :func:`evaluate_range` and its warnings."""
-    shown = table.select(
-        "ticker", "horizon", "published", "realized", "pending", "no_price",
-        pl.col("coverage").round(3), pl.format("{}-{}", pl.col("band_low").round(3),
-                                               pl.col("band_high").round(3)).alias("band"),
-        pl.col("interval_score").round(5).alias("score"),
-        pl.col("garch_t_coverage").round(3).alias("garch_t_cov"),
-        pl.col("garch_t_interval_score").round(5).alias("garch_t_score"),
-        pl.col("pooled_coverage").round(3).alias("pooled_cov"),
-        pl.col("pooled_interval_score").round(5).alias("pooled_score"),
-        pl.col("score_vs_garch_t").round(3).alias("vs_garch_t"),
-    )  # fmt: skip
-    with pl.Config(tbl_rows=500, tbl_cols=20, tbl_width_chars=160,
+    pct = "{:.1%}".format
+    shown = pl.DataFrame({
+        "ticker": table["ticker"], "h": table["horizon"], "pub": table["published"],
+        "real": table["realized"], "pend": table["pending"], "nopx": table["no_price"],
+        "cov": [pct(v) for v in table["coverage"]],
+        "band": [f"{lo:.0%}-{hi:.0%}" for lo, hi in zip(table["band_low"], table["band_high"],
+                                                         strict=True)],
+        "score": table["interval_score"].round(5),
+        "garch_cov": [pct(v) for v in table["garch_t_coverage"]],
+        "garch_score": table["garch_t_interval_score"].round(5),
+        "pooled_cov": [pct(v) for v in table["pooled_coverage"]],
+        "vs_garch": table["score_vs_garch_t"].round(3),
+    })  # fmt: skip
+    with pl.Config(tbl_rows=500, tbl_cols=20, tbl_width_chars=120, tbl_formatting="MARKDOWN",
                    tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):  # fmt: skip
         lines = [
-            "Published intervals, per ticker and horizon (score: mean interval score on the "
-            "log return, lower is better; references around the same point forecasts):",
+            "Published intervals per ticker and horizon h: forecasts published, realized, "
+            "pending, no price;",
+            "coverage and its 95% band; score = mean interval score on the log return (lower "
+            "is better);",
+            "GARCH(1,1)-t and the old pooled method around the same point forecasts.",
             str(shown),
         ]
     warnings = miscalibrated(table)

@@ -130,6 +130,10 @@ def select_and_promote(cfg: Config, wh: Warehouse, run: PreparedRun) -> dict[str
                 f"{ev.p_value:.3g} >= {sel.significance:g})"
             )
             continue
+        res["evidence"] = (
+            f"beats the random walk on the {ev.windows} test sessions (normalized loss ratio "
+            f"{ev.ratio:.4f}, one-sided DM p {ev.p_value:.3g})"
+        )
         try:
             _export(cfg, wh, run, ds, res)
         except ModelError as exc:
@@ -311,7 +315,8 @@ def _decide(
     preds: dict[str, np.ndarray],
 ) -> dict[str, Any]:
     if champion is None:
-        return {"promote": True, "reason": "first champion"}
+        evidence = challenger.get("evidence") or "the random walk: no candidate beat it"
+        return {"promote": True, "reason": f"first champion: {evidence}"}
     if champion["model_id"] == challenger["model_id"]:
         return {"promote": True, "reason": "already champion"}
     try:
