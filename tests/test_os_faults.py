@@ -205,3 +205,23 @@ def test_read_only_data_root_is_one_line_and_writes_nothing(pg_url: str, tmp_pat
         )
     finally:
         subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_run_on_a_full_disk_is_one_line_and_leaves_no_temporary_file(
+    tiny_tmpfs: Path, tmp_path: Path
+) -> None:
+    import re
+
+    root = tiny_tmpfs / "data"
+    env = {"STACKLSTM_PATHS__DATA_ROOT": str(root)}
+    assert run_cli(["init-db"], tmp_path, env).returncode == 0
+    assert _ingest(root, tmp_path).returncode == 0
+    _fill(tiny_tmpfs, leave=64 * 1024)  # the dataset (about 5 MB) cannot be stored
+    done = run_cli(["run", "--source", "sample", "--as-of", AS_OF], tmp_path, env, timeout=300)
+    assert (done.returncode, done.stdout) == (2, "")
+    pattern = (
+        rf"stacklstm-fin: error: {re.escape(str(root))}/runs/{AS_OF}-[0-9a-f]+/dataset\.npz: "
+        r"No space left on device \(errno 28 ENOSPC\)\n"
+    )
+    assert re.fullmatch(pattern, done.stderr), done.stderr
+    assert not [p for p in tiny_tmpfs.rglob(".*")]
