@@ -28,7 +28,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
 
 from stacklstm_fin.calendar import parse_date
 from stacklstm_fin.config import Config, load_config
@@ -111,6 +111,29 @@ def no_retry_on_bad_input(*retryable: type[BaseException]) -> ExceptionRetryPoli
         )
     )
     return ExceptionRetryPolicy(rules=rules)
+
+
+# A DuckDB file is held by one writer at a time. The longest holds a task can meet are one
+# session's load or one promotion (ONNX export included) of another run or a backfill chunk:
+# seconds to a few minutes. Six retries from 1 min doubling to at most 10 min wait about
+# 35 min in all, which outlasts any of them; a lock that persists longer is an incident.
+LOCK_RETRIES = 6
+LOCK_RETRY_ARGS: dict[str, Any] = {
+    "retries": LOCK_RETRIES,
+    "retry_delay": dt.timedelta(minutes=1),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": dt.timedelta(minutes=10),
+}
+# execution_timeout of each kind of task: generous, but a hung task ends and alerts.
+TIMEOUT_QUICK = dt.timedelta(minutes=10)  # a plan, a check, an announcement
+TIMEOUT_WAREHOUSE = dt.timedelta(minutes=30)  # one load, one dataset, one publish
+TIMEOUT_PROMOTE = dt.timedelta(minutes=60)  # selection with ONNX export and parity
+TIMEOUT_BACKFILL_STEP = dt.timedelta(hours=3)  # a range's ingest, a forecast chunk
+
+
+def train_timeout(minutes: int) -> dt.timedelta:
+    """execution_timeout of one training task (``airflow.train_timeout_minutes``)."""
+    return dt.timedelta(minutes=minutes)
 
 
 # The vendor and a busy DuckDB file are worth retrying; the rest of our errors are not.
