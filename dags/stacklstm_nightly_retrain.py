@@ -1,17 +1,18 @@
 """stacklstm_nightly_retrain: retrain and forecasts for every validated session lacking them.
 
 Triggered by the ``stacklstm.prices_daily`` asset (the market-data run of a
-new session), by a sweep at 02:30 UTC Tuesday to Saturday (the morning after
-each weekday, for sessions whose event Airflow never turned into a run), and
-by hand. Each run asks the warehouse which **validated sessions** (a bar for
-every ticker) up to its as-of still lack forecasts and works through them
-oldest first, at most ``airflow.max_sessions_per_run`` per run; a burst of
-events consumed by one run therefore leaves no session without forecasts.
+new session), by a sweep at 02:30 UTC Tuesday to Saturday, by its own
+follow-up run, and by hand. Each run asks the warehouse which **validated
+sessions** (a bar for every ticker) still lack forecasts and works through
+them oldest first, at most ``airflow.max_sessions_per_run`` per run; a burst
+of events consumed by one run, or by no run (Airflow issue 56050 with
+``max_active_runs=1``), therefore leaves no session without forecasts.
 
-- ``plan``: the as-of bound (``{"as_of": "YYYY-MM-DD"}`` in the conf: exactly
-  that session, re-run; else the newest ``as_of`` of the triggering events,
-  else the logical date) and the sessions to work on; nothing to do: the run
-  skips, and says why in the log.
+- ``plan``: which sessions. ``{"as_of": "YYYY-MM-DD"}`` in the conf: exactly
+  that session, re-run. A logical date (the sweep, ``airflow dags test``):
+  sessions without forecasts up to that date. An asset-triggered run, or
+  ``{"catch_up": true}``: up to the newest loaded session. Nothing to do: the
+  run skips, and the log says why.
 - ``build_dataset`` (one per session): the stale check (every ticker has a bar
   on the session) BEFORE any training, then the point-in-time dataset.
 - ``train``: one mapped instance per session and candidate of
@@ -21,6 +22,9 @@ events consumed by one run therefore leaves no session without forecasts.
 - ``forecast_publish``: per session in date order, the champion's forecasts,
   one transaction each; the ``stacklstm.forecasts`` event carries the newest.
 - ``write_report``: the static HTML report of the newest session.
+- ``more_sessions_pending`` -> ``follow_up``: if sessions still lack forecasts
+  (loaded while this run worked, or over the per-run limit), one follow-up run
+  with ``{"catch_up": true}`` is queued.
 
 Model files live under ``paths.data_root``: every worker must see it.
 """
@@ -31,6 +35,7 @@ import datetime as dt
 import logging
 from typing import Any
 
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import (
     AssetOrTimeSchedule,
     CronTriggerTimetable,
@@ -48,6 +53,8 @@ log = logging.getLogger(__name__)
 _CONFIG = runtime.load()
 _CANDIDATES = [c.name for c in _CONFIG.models.candidates]
 _DEADLINE = notify.publish_deadline(_CONFIG.airflow)
+DAG_ID = "stacklstm_nightly_retrain"
+CATCH_UP_KEY = "catch_up"
 
 
 @task(retry_policy=runtime.LOCK_RETRY, execution_timeout=runtime.TIMEOUT_QUICK)
@@ -57,19 +64,34 @@ def plan() -> list[str]:
 
     from stacklstm_fin.airflow.hooks import open_warehouse
     from stacklstm_fin.pipeline.ingest import resolve_as_of
-    from stacklstm_fin.pipeline.sessions import require_fresh_bars, sessions_needing_forecasts
+    from stacklstm_fin.pipeline.sessions import (
+        newest_loaded_session,
+        require_fresh_bars,
+        sessions_needing_forecasts,
+    )
 
+    context = get_current_context()
     cfg = runtime.load()
-    day, origin = runtime.as_of_from_context(get_current_context())
-    bound = resolve_as_of(cfg, day)
+    bound: dt.date | None = None
+    if context["params"].get(CATCH_UP_KEY):
+        origin = "conf catch_up"
+    else:
+        day, origin = runtime.as_of_from_context(context)
+        # An event says "new prices"; which sessions are loaded, the warehouse says (events
+        # of a burst may be consumed together, or by no run at all).
+        if origin != "triggering asset event":
+            bound = resolve_as_of(cfg, day)
     with open_warehouse(cfg, read_only=True) as wh:
-        if origin == "conf as_of":
+        if origin == "conf as_of" and bound is not None:
             require_fresh_bars(cfg, wh, bound)
             log.info("as_of %s (from %s, session %s): re-running that session", day, origin,
                      bound)  # fmt: skip
             return [bound.isoformat()]
-        pending = sessions_needing_forecasts(cfg, wh, bound)
-    log.info("up to %s (from %s, session %s): %s", day, origin, bound, pending.describe())
+        upto = bound or newest_loaded_session(cfg, wh)
+        if upto is None:
+            raise AirflowSkipException("nothing to do: no session has a bar for every ticker")
+        pending = sessions_needing_forecasts(cfg, wh, upto)
+    log.info("up to %s (from %s): %s", upto, origin, pending.describe())
     if not pending.todo:
         raise AirflowSkipException(pending.describe())
     return [d.isoformat() for d in pending.todo]
@@ -99,8 +121,25 @@ def write_report(published: dict[str, Any]) -> dict[str, Any]:
     return report_command(cfg, as_of, cfg.data_root / "reports", warehouse_url=url)
 
 
+@task.short_circuit(retry_policy=runtime.LOCK_RETRY, execution_timeout=runtime.TIMEOUT_QUICK)
+def more_sessions_pending(published: dict[str, Any]) -> bool:
+    """Whether validated sessions still lack forecasts (loaded meanwhile, or over the limit)."""
+    from stacklstm_fin.airflow.hooks import open_warehouse
+    from stacklstm_fin.pipeline.sessions import newest_loaded_session, sessions_needing_forecasts
+
+    cfg = runtime.load()
+    with open_warehouse(cfg, read_only=True) as wh:
+        newest = newest_loaded_session(cfg, wh)
+        pending = sessions_needing_forecasts(cfg, wh, newest) if newest else None
+    if pending is None or not pending.todo:
+        log.info("after %s: no session left without forecasts", published["sessions"])
+        return False
+    log.info("after %s: %s; a follow-up run takes them", published["sessions"], pending.describe())
+    return True
+
+
 @dag(
-    dag_id="stacklstm_nightly_retrain",
+    dag_id=DAG_ID,
     schedule=AssetOrTimeSchedule(
         timetable=CronTriggerTimetable("30 2 * * 2-6", timezone="UTC"), assets=PRICES
     ),
@@ -120,7 +159,13 @@ def write_report(published: dict[str, Any]) -> dict[str, Any]:
             type=["null", "string"],
             format="date",
             description="Re-run exactly this session (YYYY-MM-DD); empty: every session "
-            "without forecasts up to the triggering prices event or the logical date.",
+            "without forecasts up to the logical date, or up to the newest loaded session.",
+        ),
+        CATCH_UP_KEY: Param(
+            False,
+            type="boolean",
+            description="Work through every session without forecasts up to the newest "
+            "loaded session (what the follow-up run does).",
         ),
     },
     tags=["stacklstm"],
@@ -139,6 +184,15 @@ def stacklstm_nightly_retrain() -> None:
     trained >> selection
     published = forecast_publish.override(outlets=[FORECASTS])(selection)
     write_report(published)
+    # Sessions announced while this run worked (their events may start no run: Airflow issue
+    # 56050 with max_active_runs=1), or over max_sessions_per_run: one queued follow-up run.
+    more_sessions_pending(published) >> TriggerDagRunOperator(
+        task_id="follow_up",
+        trigger_dag_id=DAG_ID,
+        conf={CATCH_UP_KEY: True},
+        logical_date=None,
+        execution_timeout=runtime.TIMEOUT_QUICK,
+    )
 
 
 stacklstm_nightly_retrain()

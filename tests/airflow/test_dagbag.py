@@ -97,9 +97,10 @@ def test_schedules_assets_and_params(parsed: dict[str, Any]) -> None:
     nightly = dags["stacklstm_nightly_retrain"]
     # The prices event, or the morning sweep for sessions whose event made no run.
     assert nightly["timetable"] == "AssetOrTimeSchedule"
+    assert nightly["params"] == ["as_of", "catch_up"]
     assert list(nightly["tasks"]) == [
         "plan", "build_dataset", "train", "select_export_promote", "forecast_publish",
-        "write_report",
+        "write_report", "more_sessions_pending", "follow_up",
     ]  # fmt: skip
     assert nightly["tasks"]["forecast_publish"]["outlets"] == ["stacklstm.forecasts"]
     backfill = dags["stacklstm_backfill"]
