@@ -49,7 +49,7 @@ def failure_message(context: dict[str, Any]) -> dict[str, Any]:
         "run_id": getattr(dag_run, "run_id", None),
         "task_id": getattr(ti, "task_id", None),
         "reason": str(context.get("reason") or context.get("exception") or ""),
-        "owner": getattr(dag, "owner", None),
+        "owner": (getattr(dag, "default_args", None) or {}).get("owner"),
     }
 
 
