@@ -364,3 +364,135 @@ def test_a_native_backfill_over_a_holiday_week_gives_one_nightly_per_session(
     # Each session's forecasts were published once (one publication time per session).
     publications = forecasts.group_by("as_of_date").agg(pl.col("published_at").n_unique())
     assert publications["published_at"].to_list() == [1] * 4
+
+
+def test_a_100_session_backfill_leaves_the_daily_dags_and_the_page_working(
+    cluster: Cluster,
+) -> None:
+    """``stacklstm_backfill`` over 100 sessions while the next trading day's DAGs run.
+
+    Runs after the holiday-week test, on its warehouse (prices through 2018-12-28):
+    the backfill forecasts 100 sessions before 2018-12-24, and meanwhile the market
+    data of 2018-12-31 arrive and the nightly forecasts that session. Checked: both
+    daily runs finish before the backfill does, and the Forecasts page answers every
+    request (a 200, or a quick 503 "busy" while a step holds the DuckDB file).
+    """
+    import threading
+
+    import httpx
+
+    from stacklstm_fin.config import load_config
+    from stacklstm_fin.pipeline.ingest import calendar_for
+
+    cfg = load_config(cluster.config, env={})
+    sessions = calendar_for(cfg).sessions(dt.date(2018, 6, 1), dt.date(2018, 12, 21))[-100:]
+    conf = {"start": sessions[0].isoformat(), "end": sessions[-1].isoformat(), "retrain_every": 50}
+    page: list[tuple[float, int, float]] = []  # (t, status, seconds)
+    stop = threading.Event()
+
+    def poll() -> None:
+        with httpx.Client(
+            base_url=cluster.api.base_url, timeout=120, headers=dict(cluster.api.client.headers)
+        ) as client:
+            while not stop.is_set():
+                sent = time.monotonic()
+                status = client.get("/stacklstm/api/forecasts").status_code
+                page.append((sent - started, status, time.monotonic() - sent))
+                stop.wait(1.0)
+
+    started = time.monotonic()
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    try:
+        backfill = cluster.api.call(
+            "POST", f"/dags/{BACKFILL}/dagRuns", json={"logical_date": None, "conf": conf}
+        )
+        wait_for(
+            "the backfill to ingest",
+            lambda: (
+                cluster.tasks(BACKFILL, backfill["dag_run_id"]).get("ingest_sessions[-1]")
+                in ("running", "success")
+                or None
+            ),
+            timeout=180,
+            processes=cluster.processes,
+        )
+        nightly_before = {r["dag_run_id"] for r in cluster.runs(NIGHTLY)}
+        market = cluster.api.call(
+            "POST",
+            f"/dags/{MARKET}/dagRuns",
+            json={"logical_date": None, "conf": {"as_of": "2018-12-31"}},
+        )
+
+        def finished(dag_id: str, run_id: str) -> dict[str, Any] | None:
+            run = cluster.api.get(f"/dags/{dag_id}/dagRuns/{run_id}")
+            return run if run["state"] in TERMINAL else None
+
+        market_run = wait_for(
+            "the market-data run",
+            lambda: finished(MARKET, market["dag_run_id"]),
+            timeout=600,
+            interval=2,
+            processes=cluster.processes,
+        )
+        market_done = time.monotonic() - started
+
+        def nightly_published() -> dict[str, Any] | None:
+            new = [r for r in cluster.runs(NIGHTLY) if r["dag_run_id"] not in nightly_before]
+            done = [r for r in new if r["state"] in TERMINAL]
+            for r in done:
+                if cluster.tasks(NIGHTLY, r["dag_run_id"]).get("plan[-1]") == "success" and (
+                    "2018-12-31" in cluster.xcom(NIGHTLY, r["dag_run_id"], "plan")
+                ):
+                    return r
+            return None
+
+        nightly_run = wait_for(
+            "the nightly for 2018-12-31",
+            nightly_published,
+            timeout=900,
+            interval=3,
+            processes=cluster.processes,
+        )
+        nightly_done = time.monotonic() - started
+        backfill_state = cluster.api.get(f"/dags/{BACKFILL}/dagRuns/{backfill['dag_run_id']}")
+        backfill_running_then = backfill_state["state"] not in TERMINAL
+        backfill_run = wait_for(
+            "the backfill",
+            lambda: finished(BACKFILL, backfill["dag_run_id"]),
+            timeout=1500,
+            interval=3,
+            processes=cluster.processes,
+        )
+        backfill_done = time.monotonic() - started
+        cluster.wait_settled((MARKET, NIGHTLY, BACKFILL), {}, timeout=600, quiet=10)
+    finally:
+        stop.set()
+        poller.join(timeout=150)
+
+    statuses = [s for _, s, _ in page]
+    longest_gap = 0.0
+    last_ok = 0.0
+    for t, status, _ in page:
+        if status == 200:
+            longest_gap = max(longest_gap, t - last_ok)
+            last_ok = t
+    report = (
+        f"market data done at {market_done:.0f} s ({market_run['state']}), nightly for "
+        f"2018-12-31 at {nightly_done:.0f} s ({nightly_run['state']}), backfill of 100 "
+        f"sessions at {backfill_done:.0f} s ({backfill_run['state']}); page: {len(page)} "
+        f"requests, {statuses.count(200)} x 200, {statuses.count(503)} x 503, slowest "
+        f"{max(s for _, _, s in page):.1f} s, longest stretch without a 200 {longest_gap:.0f} s"
+    )
+    print(report)
+    assert market_run["state"] == "success", report
+    assert nightly_run["state"] == "success", report
+    assert backfill_run["state"] == "success", report
+    assert backfill_running_then, f"the daily DAGs waited for the whole backfill: {report}"
+    assert set(statuses) <= {200, 503}, report
+    assert max(s for _, _, s in page) < 30, report
+    assert statuses.count(200) > len(statuses) / 2, report
+    rows = warehouse_rows(cluster.config)
+    published = set(rows["forecasts"]["as_of_date"].to_list())
+    assert set(sessions) <= published, report
+    assert dt.date(2018, 12, 31) in published, report
