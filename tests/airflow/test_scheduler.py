@@ -14,6 +14,11 @@ the end. The configuration is the sample data (``^GSPC`` and ``^IXIC``, ending
    over 2018-12-24 .. 2018-12-28 (five weekdays, Christmas among them): four
    sessions announced, the holiday skipped, and every one of the four sessions
    retrained and forecast exactly once, nothing for the holiday.
+3. On that warehouse, ``stacklstm_backfill`` over the 100 sessions before
+   2018-12-24 while the market data of 2018-12-31 arrive: the market-data run
+   and the nightly for 2018-12-31 finish before the backfill does, and the
+   Forecasts page (polled every second) answers every request, 200 or a quick
+   503 "busy".
 
 Needs PostgreSQL (``STACKLSTM_TEST_PG_URL``, default 127.0.0.1:5432); skipped
 with the reason where it is missing, except under CI=true.
