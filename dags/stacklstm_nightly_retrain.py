@@ -54,7 +54,6 @@ _CONFIG = runtime.load()
 _CANDIDATES = [c.name for c in _CONFIG.models.candidates]
 _DEADLINE = notify.publish_deadline(_CONFIG.airflow)
 DAG_ID = "stacklstm_nightly_retrain"
-CATCH_UP_KEY = "catch_up"
 
 
 @task(retry_policy=runtime.LOCK_RETRY, execution_timeout=runtime.TIMEOUT_QUICK)
@@ -64,34 +63,19 @@ def plan() -> list[str]:
 
     from stacklstm_fin.airflow.hooks import open_warehouse
     from stacklstm_fin.pipeline.ingest import resolve_as_of
-    from stacklstm_fin.pipeline.sessions import (
-        newest_loaded_session,
-        require_fresh_bars,
-        sessions_needing_forecasts,
-    )
+    from stacklstm_fin.pipeline.sessions import plan_nightly
 
-    context = get_current_context()
     cfg = runtime.load()
-    bound: dt.date | None = None
-    if context["params"].get(CATCH_UP_KEY):
-        origin = "conf catch_up"
-    else:
-        day, origin = runtime.as_of_from_context(context)
-        # An event says "new prices"; which sessions are loaded, the warehouse says (events
-        # of a burst may be consumed together, or by no run at all).
-        if origin != "triggering asset event":
-            bound = resolve_as_of(cfg, day)
+    exact, upto, origin = runtime.nightly_bounds(
+        get_current_context(), lambda day: resolve_as_of(cfg, day)
+    )
     with open_warehouse(cfg, read_only=True) as wh:
-        if origin == "conf as_of" and bound is not None:
-            require_fresh_bars(cfg, wh, bound)
-            log.info("as_of %s (from %s, session %s): re-running that session", day, origin,
-                     bound)  # fmt: skip
-            return [bound.isoformat()]
-        upto = bound or newest_loaded_session(cfg, wh)
-        if upto is None:
-            raise AirflowSkipException("nothing to do: no session has a bar for every ticker")
-        pending = sessions_needing_forecasts(cfg, wh, upto)
-    log.info("up to %s (from %s): %s", upto, origin, pending.describe())
+        pending = plan_nightly(cfg, wh, exact=exact, upto=upto)
+    if exact is not None:
+        log.info("as_of %s (from %s): re-running that session", exact, origin)
+    else:
+        log.info("up to %s (from %s): %s", upto or "the newest loaded session", origin,
+                 pending.describe())  # fmt: skip
     if not pending.todo:
         raise AirflowSkipException(pending.describe())
     return [d.isoformat() for d in pending.todo]
@@ -125,17 +109,13 @@ def write_report(published: dict[str, Any]) -> dict[str, Any]:
 def more_sessions_pending(published: dict[str, Any]) -> bool:
     """Whether validated sessions still lack forecasts (loaded meanwhile, or over the limit)."""
     from stacklstm_fin.airflow.hooks import open_warehouse
-    from stacklstm_fin.pipeline.sessions import newest_loaded_session, sessions_needing_forecasts
+    from stacklstm_fin.pipeline.sessions import plan_nightly
 
     cfg = runtime.load()
     with open_warehouse(cfg, read_only=True) as wh:
-        newest = newest_loaded_session(cfg, wh)
-        pending = sessions_needing_forecasts(cfg, wh, newest) if newest else None
-    if pending is None or not pending.todo:
-        log.info("after %s: no session left without forecasts", published["sessions"])
-        return False
-    log.info("after %s: %s; a follow-up run takes them", published["sessions"], pending.describe())
-    return True
+        pending = plan_nightly(cfg, wh)  # what a follow-up run would do
+    log.info("after %s: %s", published["sessions"], pending.describe())
+    return bool(pending.todo)
 
 
 @dag(
@@ -161,7 +141,7 @@ def more_sessions_pending(published: dict[str, Any]) -> bool:
             description="Re-run exactly this session (YYYY-MM-DD); empty: every session "
             "without forecasts up to the logical date, or up to the newest loaded session.",
         ),
-        CATCH_UP_KEY: Param(
+        runtime.CATCH_UP_KEY: Param(
             False,
             type="boolean",
             description="Work through every session without forecasts up to the newest "
@@ -189,7 +169,7 @@ def stacklstm_nightly_retrain() -> None:
     more_sessions_pending(published) >> TriggerDagRunOperator(
         task_id="follow_up",
         trigger_dag_id=DAG_ID,
-        conf={CATCH_UP_KEY: True},
+        conf={runtime.CATCH_UP_KEY: True},
         logical_date=None,
         execution_timeout=runtime.TIMEOUT_QUICK,
     )

@@ -36,6 +36,7 @@ from stacklstm_fin.exceptions import SourceError, StackLSTMError, WarehouseLocke
 
 CONFIG_ENV = "STACKLSTM_CONFIG"
 AS_OF_KEY = "as_of"
+CATCH_UP_KEY = "catch_up"
 
 
 class AsOfMissingError(StackLSTMError):
@@ -93,6 +94,31 @@ def as_of_from_context(context: Mapping[str, Any]) -> tuple[dt.date, str]:
     events = context.get("triggering_asset_events") or {}
     extras = [event.extra or {} for asset in events for event in events[asset]]
     return run_as_of(requested, logical_date, extras)
+
+
+def nightly_bounds(
+    context: Mapping[str, Any], calendar_snap: Any
+) -> tuple[dt.date | None, dt.date | None, str]:
+    """``(exact, upto, origin)`` of a nightly run, for :func:`sessions.plan_nightly`.
+
+    - ``{"catch_up": true}`` (the follow-up run): every session up to the newest loaded;
+    - ``{"as_of": ...}``: exactly that session (snapped with ``calendar_snap``);
+    - triggering prices events: up to the newest loaded session (an event says that
+      prices arrived; which sessions are loaded, the warehouse says: the events of a
+      burst may be consumed together, or by no run at all);
+    - a logical date (the sweep, ``airflow dags test``): up to that date (snapped);
+    - none of these: :class:`AsOfMissingError`.
+    """
+    params = context.get("params") or {}
+    if params.get(CATCH_UP_KEY):
+        return None, None, "conf catch_up"
+    day, origin = as_of_from_context(context)
+    if origin == "triggering asset event":
+        return None, None, origin
+    session = calendar_snap(day)
+    if origin == "conf as_of":
+        return session, None, origin
+    return None, session, origin
 
 
 def no_retry_on_bad_input(*retryable: type[BaseException]) -> ExceptionRetryPolicy:

@@ -160,9 +160,7 @@ class PendingSessions:
         """One log line: what this run does and what it leaves."""
         if not self.todo:
             if self.newest is None:
-                return (
-                    f"nothing to do up to {self.upto}: no loaded session has a bar for every ticker"
-                )
+                return "nothing to do: no loaded session has a bar for every ticker"
             return (
                 f"nothing to do up to {self.upto}: every validated session has forecasts "
                 f"(newest validated session {self.newest})"
@@ -213,6 +211,29 @@ def sessions_needing_forecasts(
     return PendingSessions(
         upto, tuple(pending[:limit]), tuple(pending[limit:]), too_old, candidates[-1]
     )
+
+
+def plan_nightly(
+    cfg: Config,
+    wh: Warehouse,
+    *,
+    exact: dt.date | None = None,
+    upto: dt.date | None = None,
+) -> PendingSessions:
+    """The sessions one nightly run works on.
+
+    ``exact``: that session only, re-run even if it has forecasts, refused
+    (:class:`StalePricesError`) when a ticker has no bar on it. Otherwise the
+    validated sessions without forecasts up to ``upto`` (None: the newest
+    loaded session), see :func:`sessions_needing_forecasts`.
+    """
+    if exact is not None:
+        require_fresh_bars(cfg, wh, exact)
+        return PendingSessions(exact, (exact,), (), 0, exact)
+    bound = upto if upto is not None else newest_loaded_session(cfg, wh)
+    if bound is None:
+        return PendingSessions(dt.date.min, (), (), 0, None)
+    return sessions_needing_forecasts(cfg, wh, bound)
 
 
 def _is_session(calendar: TradingCalendar, day: dt.date) -> bool:

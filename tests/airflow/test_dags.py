@@ -126,9 +126,7 @@ def test_nightly_retrain_publishes_forecasts_for_the_as_of(
         "more_sessions_pending": "success",
         "follow_up": "skipped",  # no session left without forecasts
     }
-    assert (
-        "as_of 2018-12-31 (from conf as_of, session 2018-12-31): re-running" in (nightly["output"])
-    )
+    assert "as_of 2018-12-31 (from conf as_of): re-running that session" in nightly["output"]
     reports = sorted(p.name for p in (tiny_config.parent / "data" / "reports").glob("*.html"))
     assert reports == ["stacklstm-report-2018-12-31.html"]
     labels = sorted(i["rendered_map_index"] for k, i in nightly["tasks"].items() if "train[" in k)

@@ -160,3 +160,30 @@ def test_backfill_plan_retrains_on_the_grid_and_refuses_long_ranges() -> None:
     )
     with pytest.raises(BackfillRangeError, match="the range holds no trading session"):
         plan_backfill([], retrain_every=1, chunk=1, limit=5)
+
+
+def test_plan_nightly_reruns_an_exact_session_or_works_up_to_the_newest(loaded: Any) -> None:
+    from stacklstm_fin.pipeline.sessions import plan_nightly
+
+    with connect(loaded.warehouse_url) as wh:
+        publish_fake(wh, D(2018, 12, 24), loaded.universe.tickers)
+        # An exact session is re-run even with forecasts; one without bars is refused.
+        assert plan_nightly(loaded, wh, exact=D(2018, 12, 24)).todo == (D(2018, 12, 24),)
+        with pytest.raises(StalePricesError):
+            plan_nightly(loaded, wh, exact=D(2019, 1, 2))
+        # No bound: up to the newest loaded session (an asset-triggered or follow-up run).
+        assert plan_nightly(loaded, wh).todo == tuple(BURST[1:])
+        assert plan_nightly(loaded, wh, upto=D(2018, 12, 27)).todo == tuple(BURST[1:3])
+
+
+def test_plan_nightly_on_an_empty_warehouse_has_nothing_to_do(
+    tmp_path: Path, warehouse_url: str
+) -> None:
+    from stacklstm_fin.pipeline.sessions import plan_nightly
+
+    cfg = config(tmp_path, warehouse_url)
+    with connect(warehouse_url) as wh:
+        migrate(wh)
+        pending = plan_nightly(cfg, wh)
+    assert (pending.todo, pending.newest) == ((), None)
+    assert pending.describe() == "nothing to do: no loaded session has a bar for every ticker"
