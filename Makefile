@@ -10,7 +10,7 @@ CONFIG ?= stacklstm_fin.example.toml
 export PYTHONHASHSEED := 0
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: venv demo test test-fast test-slow lint format bench bench-gpu clean
+.PHONY: venv demo test test-fast test-slow lint format bench bench-gpu evaluate clean
 
 venv: $(STAMP)
 
@@ -53,6 +53,12 @@ bench: venv
 
 bench-gpu: venv
 	$(BIN)/python -m bench --gpu
+
+# Long replay of the interval method on the sample, 2008-2018 (docs/performance.md,
+# "Interval calibration"; docs/adr/0007): a few minutes, no training.
+evaluate: venv
+	$(BIN)/python -m stacklstm_fin.evaluation.replay --start 2008-01-02 --end 2018-12-31 \
+		--out bench/results/interval-replay.md
 
 clean:
 	rm -rf data airflow_home .pytest_cache .mypy_cache .ruff_cache

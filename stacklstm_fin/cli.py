@@ -102,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forecasts", action="store_true", help="also print the latest forecasts")
     p.set_defaults(handler=_cmd_leaderboard)
 
+    p = sub.add_parser(
+        "evaluate", help="realized coverage and interval scores per ticker and horizon"
+    )
+    _common(p, as_of=False)
+    p.add_argument("--start", metavar="DATE", required=True, help="first as-of YYYY-MM-DD")
+    p.add_argument("--end", metavar="DATE", required=True, help="last as-of YYYY-MM-DD")
+    p.set_defaults(handler=_cmd_evaluate)
+
     p = sub.add_parser("report", help="write the HTML report (charts inline) for an as-of")
     _common(p)
     p.add_argument(
@@ -210,11 +218,28 @@ def _cmd_leaderboard(args: argparse.Namespace, cfg: Config) -> str:
     with connect(cfg.warehouse_url, read_only=True) as wh:
         check_schema(wh)
         board = wh.query(
-            "SELECT as_of, rank, candidate, family, status, test_rmse, test_mase, "
-            "test_directional_accuracy, dm_pvalue_vs_random_walk, status_reason "
+            "SELECT as_of, rank, candidate, family, status, score_vs_random_walk, test_rmse, "
+            "test_mase, test_directional_accuracy, status_reason "
             "FROM stacklstm.model_leaderboard ORDER BY rank, candidate"
         )
-        parts = ["Leaderboard (pooled test metrics, mean over horizons):", _table(board)]
+        decisions = wh.query(
+            "SELECT ticker, published_candidate AS published, windows, ratio AS loss_ratio, "
+            "p_value, p_adjusted, reason FROM stacklstm.latest_publication_decisions "
+            "ORDER BY ticker"
+        )
+        parts = [
+            "Leaderboard (score_vs_random_walk: geometric mean over tickers of the test loss "
+            "ratio to the random walk; below 1 beats it):",
+            _table(board),
+            "",
+            "Published per ticker (a network only with evidence it beats the random walk on "
+            "the ticker's own test span: one-sided Diebold-Mariano, adjusted over tickers):",
+            _table(decisions),
+            "",
+            "Realized calibration of the published intervals (every realized forecast; "
+            "the band is the 95% binomial band around the nominal level):",
+            _table(wh.query(_REALIZED_SQL)),
+        ]
         if args.forecasts:
             fc = wh.query(
                 "SELECT ticker, as_of_date, horizon, target_date, base_close, yhat_close, "
@@ -223,6 +248,30 @@ def _cmd_leaderboard(args: argparse.Namespace, cfg: Config) -> str:
             )
             parts += ["", "Latest forecasts:", _table(fc)]
     return "\n".join(parts)
+
+
+def _cmd_evaluate(args: argparse.Namespace, cfg: Config) -> str:
+    from stacklstm_fin.calendar import parse_date
+    from stacklstm_fin.pipeline.evaluate import evaluate_range, render_evaluation
+    from stacklstm_fin.warehouse import connect
+
+    start, end = parse_date(args.start, "--start"), parse_date(args.end, "--end")
+    with connect(cfg.warehouse_url, read_only=True) as wh:
+        return render_evaluation(evaluate_range(cfg, wh, start, end))
+
+
+_REALIZED_SQL = """
+SELECT ticker, horizon, model_id,
+       CAST(MAX(CASE WHEN metric = 'realized_forecasts' THEN value END) AS BIGINT) AS n,
+       MAX(CASE WHEN metric = 'coverage' THEN value END) AS coverage,
+       MAX(CASE WHEN metric = 'coverage_band_low' THEN value END) AS band_low,
+       MAX(CASE WHEN metric = 'coverage_band_high' THEN value END) AS band_high,
+       MAX(CASE WHEN metric = 'interval_score' THEN value END) AS interval_score
+FROM stacklstm.model_metrics
+WHERE split = 'realized'
+GROUP BY ticker, horizon, model_id
+ORDER BY ticker, horizon, model_id
+"""
 
 
 def _cmd_report(args: argparse.Namespace, cfg: Config) -> dict[str, Any]:

@@ -23,25 +23,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+# The [source.*] and [validation] sections, re-exported: import them from here.
+from stacklstm_fin.config_data import SOURCES as SOURCES
+from stacklstm_fin.config_data import SYNTHETIC_PROCESSES as SYNTHETIC_PROCESSES
+from stacklstm_fin.config_data import FilesConfig as FilesConfig
+from stacklstm_fin.config_data import SourceConfig as SourceConfig
+from stacklstm_fin.config_data import SyntheticConfig as SyntheticConfig
+from stacklstm_fin.config_data import ValidationConfig as ValidationConfig
+from stacklstm_fin.config_data import YFinanceConfig as YFinanceConfig
+from stacklstm_fin.config_data import check_choice as _check_choice
+from stacklstm_fin.config_data import check_range as _check_range
 from stacklstm_fin.exceptions import ConfigError, StackLSTMError
 
 DEFAULT_CONFIG_FILE = "stacklstm_fin.toml"
 ENV_PREFIX = "STACKLSTM_"
-SOURCES = ("yfinance", "files", "sample", "synthetic")
 NEURAL_FAMILIES = ("stacked_lstm", "gru", "lstm", "bilstm")
 BASELINE_FAMILIES = ("random_walk", "drift", "ewma")
 FAMILIES = NEURAL_FAMILIES + BASELINE_FAMILIES
 SELECTION_METRICS = ("rmse", "mae", "mase")
-
-
-def _check_range(key: str, value: float, lo: float, hi: float) -> None:
-    if not (lo <= value <= hi):
-        raise ConfigError(f"{key}: expected a value in [{lo}, {hi}], got {value!r}")
-
-
-def _check_choice(key: str, value: str, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ConfigError(f"{key}: expected one of {', '.join(choices)}; got {value!r}")
+VOLATILITY_MODELS = ("garch", "ewma")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +50,9 @@ class UniverseConfig:
     calendar: str = "XNYS"
     # exchange_calendars covers ~20 years back by default; the sample starts 1999.
     calendar_start: dt.date = dt.date(1998, 1, 2)
+    # Tickers that trade on another exchange calendar than ``calendar``, e.g.
+    # {"ES=F" = "CMES"}: horizon h is the h-th next session of the ticker's own calendar.
+    ticker_calendars: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         from stacklstm_fin.symbols import validate_tickers
@@ -57,53 +60,15 @@ class UniverseConfig:
         validate_tickers(self.tickers)
         if not self.tickers:
             raise ConfigError("universe.tickers: expected at least one ticker, got an empty list")
+        for ticker, _name in self.ticker_calendars:
+            if ticker not in self.tickers:
+                raise ConfigError(
+                    f"universe.ticker_calendars: {ticker!r} is not in universe.tickers"
+                )
 
-
-@dataclasses.dataclass(frozen=True)
-class YFinanceConfig:
-    start: dt.date = dt.date(2000, 1, 3)
-    auto_adjust: bool = False
-    retries: int = 3
-    backoff_seconds: float = 2.0
-    timeout_seconds: float = 30.0
-
-    def __post_init__(self) -> None:
-        _check_range("source.yfinance.retries", self.retries, 0, 20)
-        _check_range("source.yfinance.backoff_seconds", self.backoff_seconds, 0.0, 600.0)
-        _check_range("source.yfinance.timeout_seconds", self.timeout_seconds, 1.0, 600.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class FilesConfig:
-    path: str = ""
-
-
-@dataclasses.dataclass(frozen=True)
-class SyntheticConfig:
-    n_tickers: int = 8
-    start: dt.date = dt.date(2012, 1, 3)
-    seed: int = 7
-    # Log returns follow r_t = mu + phi * r_{t-1} + sigma * eps_t (known, learnable).
-    phi: float = 0.3
-    mu: float = 0.0002
-    sigma: float = 0.01
-
-    def __post_init__(self) -> None:
-        _check_range("source.synthetic.n_tickers", self.n_tickers, 1, 100_000)
-        _check_range("source.synthetic.phi", self.phi, -0.99, 0.99)
-        _check_range("source.synthetic.sigma", self.sigma, 1e-6, 1.0)
-
-
-@dataclasses.dataclass(frozen=True)
-class SourceConfig:
-    name: str = "sample"
-    refresh: bool = False
-    yfinance: YFinanceConfig = YFinanceConfig()
-    files: FilesConfig = FilesConfig()
-    synthetic: SyntheticConfig = SyntheticConfig()
-
-    def __post_init__(self) -> None:
-        _check_choice("source.name", self.name, SOURCES)
+    def calendar_of(self, ticker: str) -> str:
+        """The exchange calendar ``ticker`` trades on."""
+        return dict(self.ticker_calendars).get(ticker, self.calendar)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,18 +81,6 @@ class WarehouseConfig:
     # Empty means the embedded default: DuckDB at <data_root>/warehouse.duckdb.
     url: str = ""
     lock_timeout_seconds: float = 5.0
-
-
-@dataclasses.dataclass(frozen=True)
-class ValidationConfig:
-    max_quarantine_share: float = 0.05
-    max_abs_log_return: float = 0.25
-    stale_sessions: int = 5
-
-    def __post_init__(self) -> None:
-        _check_range("validation.max_quarantine_share", self.max_quarantine_share, 0.0, 1.0)
-        _check_range("validation.max_abs_log_return", self.max_abs_log_return, 1e-4, 10.0)
-        _check_range("validation.stale_sessions", self.stale_sessions, 2, 1000)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -242,19 +195,34 @@ class SelectionConfig:
     horizon: int = 0
     # A challenger replaces the champion only if it is better by this fraction.
     min_improvement: float = 0.0
+    # One-sided Diebold-Mariano level for "beats the random walk" (per ticker) and
+    # "beats the champion" (docs/adr/0008).
+    significance: float = 0.05
+    correction: str = "holm"  # holm | bh: multiple testing over the tickers
 
     def __post_init__(self) -> None:
         _check_choice("selection.metric", self.metric, SELECTION_METRICS)
         _check_range("selection.horizon", self.horizon, 0, 60)
         _check_range("selection.min_improvement", self.min_improvement, 0.0, 1.0)
+        _check_range("selection.significance", self.significance, 0.0001, 0.5)
+        _check_choice("selection.correction", self.correction, ("holm", "bh"))
 
 
 @dataclasses.dataclass(frozen=True)
 class ForecastConfig:
+    # Per-ticker adaptive conformal intervals (docs/adr/0007).
     interval_level: float = 0.8
+    volatility: str = "garch"  # garch | ewma: the scale of the conformal scores
+    calibration_sessions: int = 250  # rolling window of realized scores per ticker
+    aci_gamma: float = 0.01  # adaptive conformal inference step (Gibbs & Candes 2021)
+    aci_sessions: int = 500  # sessions replayed to set the level at the as-of
 
     def __post_init__(self) -> None:
         _check_range("forecast.interval_level", self.interval_level, 0.5, 0.999)
+        _check_choice("forecast.volatility", self.volatility, VOLATILITY_MODELS)
+        _check_range("forecast.calibration_sessions", self.calibration_sessions, 50, 5000)
+        _check_range("forecast.aci_gamma", self.aci_gamma, 0.0, 0.1)
+        _check_range("forecast.aci_sessions", self.aci_sessions, 0, 5000)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -315,10 +283,10 @@ class AirflowConfig:
 @dataclasses.dataclass(frozen=True)
 class Config:
     universe: UniverseConfig = UniverseConfig()
-    source: SourceConfig = SourceConfig()
+    source: SourceConfig = dataclasses.field(default_factory=SourceConfig)
     paths: PathsConfig = PathsConfig()
     warehouse: WarehouseConfig = WarehouseConfig()
-    validation: ValidationConfig = ValidationConfig()
+    validation: ValidationConfig = dataclasses.field(default_factory=ValidationConfig)
     dataset: DatasetConfig = DatasetConfig()
     models: ModelsConfig = ModelsConfig()
     training: TrainingConfig = TrainingConfig()
@@ -445,6 +413,10 @@ def _build(cls: type[Any], data: Any, prefix: str) -> Any:
 
 def _coerce(tp: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(tp)
+    if tp == tuple[tuple[str, str], ...]:  # a TOML table of string -> string
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{key}: expected a table of names, got {value!r}")
+        return tuple((str(k), _coerce(str, v, f"{key}.{k}")) for k, v in value.items())
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(tp, value, key)
     if origin is tuple:
@@ -461,7 +433,9 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             return tuple(items)
         return tuple(_coerce(item_tp, v, f"{key}[{i}]") for i, v in enumerate(value))
     if origin in (typing.Union, types.UnionType):
-        raise AssertionError(f"unsupported config type {tp}")  # pragma: no cover
+        # Only ``X | None``: TOML has no null, so a value present is an X.
+        (item_tp,) = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _coerce(item_tp, value, key)
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -500,6 +474,14 @@ def _to_plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         out = {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
         return out
+    if (
+        isinstance(obj, tuple)
+        and obj
+        and all(
+            isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, str) for x in v) for v in obj
+        )
+    ):
+        return dict(obj)  # ticker_calendars
     if isinstance(obj, tuple | list):
         return [_to_plain(v) for v in obj]
     if isinstance(obj, Path):

@@ -140,6 +140,13 @@ def champion_as_of(wh: Warehouse, as_of: dt.date) -> dict[str, Any] | None:
     return row
 
 
+def newest_trained_as_of(wh: Warehouse, as_of: dt.date) -> tuple[dt.date | None, bool]:
+    """(the newest as-of with recorded candidates, whether ``as_of`` itself has some)."""
+    newest = wh.scalar(f"SELECT MAX(as_of) FROM {REGISTRY}")
+    here = wh.scalar(f"SELECT COUNT(*) FROM {REGISTRY} WHERE as_of = :as_of", {"as_of": as_of})
+    return newest, bool(here)
+
+
 def promote(wh: Warehouse, model_id: str, as_of: dt.date, reason: str) -> None:
     """Make ``model_id`` the champion as of ``as_of`` in one transaction.
 

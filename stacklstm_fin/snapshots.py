@@ -15,6 +15,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -38,6 +39,8 @@ class SnapshotInfo:
     tickers: tuple[str, ...]
     failures: dict[str, str]
     start: dt.date | None
+    # Rows the source had after the as-of (not in the snapshot): ticker -> counts.
+    rows_after_end: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def covers(self, tickers: Sequence[str], start: dt.date | None) -> bool:
         """True if every ticker was fetched without failure from ``start`` or earlier."""
@@ -81,6 +84,7 @@ def write_snapshot(
     tickers: Sequence[str] | None = None,
     failures: Mapping[str, str] | None = None,
     start: dt.date | None = None,
+    rows_after_end: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the snapshot atomically (temp file, fsync, rename) and return its path.
 
@@ -107,6 +111,7 @@ def write_snapshot(
         "tickers": list(requested),
         "failures": dict(sorted((failures or {}).items())),
         "start": start.isoformat() if start is not None else None,
+        "rows_after_end": dict(sorted((rows_after_end or {}).items())),
     }
     with atomic_writer(path) as fh:
         prices.write_parquet(fh, metadata={METADATA_KEY: json.dumps(meta)})
@@ -156,6 +161,7 @@ def read_snapshot_info(data_root: Path, source: str, as_of: dt.date) -> Snapshot
             tickers=tuple(meta["tickers"]),
             failures=dict(meta["failures"]),
             start=dt.date.fromisoformat(start) if start else None,
+            rows_after_end=dict(meta.get("rows_after_end") or {}),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise _unreadable(path, exc) from None
@@ -204,5 +210,6 @@ def load_or_fetch(
         tickers=requested,
         failures=result.failures,
         start=start,
+        rows_after_end=result.rows_after_end,
     )
     return LoadedSnapshot(result.prices, result.failures, path, reused=False)

@@ -14,13 +14,17 @@ WITH outcomes AS (
            in_interval,
            CASE WHEN actual_close < lower_close THEN 1 ELSE 0 END AS below,
            CASE WHEN actual_close > upper_close THEN 1 ELSE 0 END AS above,
-           (upper_close - lower_close) / base_close AS width
+           (upper_close - lower_close) / base_close AS width,
+           interval_score
     FROM stacklstm.forecast_accuracy
+    WHERE state = 'realized'
 ),
 by_ticker AS (
-    SELECT ticker, horizon, interval_level, in_interval, below, above, width FROM outcomes
+    SELECT ticker, horizon, interval_level, in_interval, below, above, width, interval_score
+    FROM outcomes
     UNION ALL
-    SELECT '*', horizon, interval_level, in_interval, below, above, width FROM outcomes
+    SELECT '*', horizon, interval_level, in_interval, below, above, width, interval_score
+    FROM outcomes
 )
 SELECT ticker,
        horizon,
@@ -31,6 +35,11 @@ SELECT ticker,
        CAST(SUM(above) AS BIGINT) AS above,
        AVG(CAST(in_interval AS DOUBLE PRECISION)) AS coverage,
        AVG(CAST(in_interval AS DOUBLE PRECISION)) - interval_level AS coverage_gap,
+       interval_level - 1.96 * SQRT(interval_level * (1 - interval_level) / COUNT(*))
+           AS coverage_low,
+       interval_level + 1.96 * SQRT(interval_level * (1 - interval_level) / COUNT(*))
+           AS coverage_high,
+       AVG(interval_score) AS mean_interval_score,
        AVG(width) AS mean_width
 FROM by_ticker
 GROUP BY ticker, horizon, interval_level

@@ -125,6 +125,28 @@ def latest_windows(prices: pl.DataFrame, cfg: DatasetConfig, as_of: dt.date) -> 
     )  # fmt: skip
 
 
+def recent_windows(used: pl.DataFrame, cfg: DatasetConfig, per_ticker: int) -> WindowSplit:
+    """The windows anchored at each ticker's last ``per_ticker`` sessions (y NaN).
+
+    ``used`` is :func:`prices_used` output. Ordered by (anchor_date, ticker);
+    a ticker with less history gives every window it has.
+    """
+    feats = build_features(used, cfg)
+    names = np.asarray(feats.get_column("ticker").unique(maintain_order=True).to_list(), dtype=str)
+    codes = feats.get_column("ticker").rle_id().to_numpy()
+    days = feats.get_column("session_date").cast(pl.Int32).to_numpy()
+    features = np.ascontiguousarray(feats.select(FEATURE_NAMES).to_numpy(), dtype=np.float32)
+    log_return = feats.get_column("log_return").to_numpy()
+    index = row_index(codes, days, cfg.window, cfg.horizons)
+    # (N,) rows after this one of the same ticker: the frame is sorted by ticker.
+    ends = np.searchsorted(codes, codes, side="right") - 1
+    rows = np.flatnonzero(index.has_window & (ends - np.arange(codes.shape[0]) < per_ticker))
+    return make_split(
+        features, log_return, names, index, ordered(rows, index), cfg.window, cfg.horizons,
+        with_targets=False,
+    )  # fmt: skip
+
+
 def prices_used(prices: pl.DataFrame, cfg: DatasetConfig, as_of: dt.date) -> pl.DataFrame:
     """Canonical prices with ``session_date <= as_of``, newest ``max_history_sessions``
     per ticker (all if 0), sorted by (ticker, session_date)."""

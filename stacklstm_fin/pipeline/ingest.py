@@ -3,7 +3,9 @@
 - ``extract`` fetches from the configured source (incrementally: from the day
   after the last loaded session) and writes the immutable raw snapshot
   ``<data_root>/raw/<source>/<as_of>.parquet``; a re-run reads that snapshot.
-- ``validate_snapshot`` runs the Great Expectations suite and the row rules.
+- ``validate_snapshot`` runs the Great Expectations suite and the row rules;
+  each ticker's last ``validation.scale_window`` stored closes come along, so
+  a nightly row is judged against the ticker's own recent moves (ADR 0009).
 - ``load_batch`` writes prices, quarantine and the validation run in ONE
   transaction; a failed validation records its run and quarantined rows but
   loads no price.
@@ -79,17 +81,24 @@ class ValidatedBatch:
     success: bool
     failure: str | None
     report: dict[str, Any]
+    # Rows in the snapshot (a failing ticker's good rows are in neither frame).
+    rows_in: int = 0
+    # Big moves loaded or held, one line each; tickers not (fully) loaded -> why.
+    warnings: tuple[str, ...] = ()
+    ticker_failures: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
             "run_id": self.run_id,
             "as_of": self.as_of.isoformat(),
             "source": self.source,
-            "rows_in": self.clean.height + self.quarantined.height if self.success else None,
+            "rows_in": self.rows_in,
             "rows_loaded": self.clean.height if self.success else 0,
             "rows_quarantined": self.quarantined.height,
             "success": self.success,
             "failure": self.failure,
+            "warnings": list(self.warnings),
+            "ticker_failures": dict(self.ticker_failures),
         }
 
 
@@ -113,6 +122,8 @@ def extract(
 
     Incremental: from the day after the oldest last-loaded session of the
     requested tickers; a ticker never loaded before brings its whole history.
+    A row validation held (a big move with no next session yet, ADR 0009) is
+    not loaded, so the next run fetches it again and judges it then.
     """
     as_of = resolve_as_of(cfg, as_of)
     tickers = validate_tickers(tickers or cfg.universe.tickers)
@@ -165,16 +176,23 @@ def validate_snapshot(cfg: Config, wh: Warehouse, as_of: dt.date) -> ValidatedBa
     settings = json.dumps(dataclasses.asdict(cfg.validation), sort_keys=True)
     digest = hashlib.sha256(path.read_bytes() + settings.encode()).hexdigest()
     run_id = f"{cfg.source.name}-{as_of.isoformat()}-{digest[:16]}"
-    report_extra: dict[str, Any] = {"source_failures": info.failures}
+    report_extra: dict[str, Any] = {
+        "source_failures": info.failures,
+        "rows_after_as_of": _after_as_of(info.rows_after_end),
+    }
     if frame.height == 0:
         # Nothing new since the last load (e.g. a re-run after a later as-of).
         empty = frame.with_columns(pl.lit("").alias("reason")).head(0)
         return ValidatedBatch(
             run_id, as_of, cfg.source.name, frame, empty, True, None, {"rows_in": 0, **report_extra}
         )
-    prev_close = _previous_closes(wh, frame)
-    result = validate_prices(frame, cfg.validation, calendar_for(cfg), prev_close=prev_close)
+    history = recent_history(wh, frame, cfg.validation.scale_window)
+    result = validate_prices(frame, cfg.validation, calendar_for(cfg), history=history)
     report = {**result.report, **report_extra}
+    for line in result.warnings:
+        log.warning("as_of %s: %s", as_of, line)
+    for ticker, why in result.ticker_failures.items():
+        log.error("as_of %s: %s not (fully) loaded: %s", as_of, ticker, why)
     return ValidatedBatch(
         run_id,
         as_of,
@@ -184,7 +202,16 @@ def validate_snapshot(cfg: Config, wh: Warehouse, as_of: dt.date) -> ValidatedBa
         result.success,
         result.failure,
         report,
+        rows_in=result.rows_in,
+        warnings=result.warnings,
+        ticker_failures=result.ticker_failures,
     )
+
+
+def _after_as_of(rows_after_end: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``{"count": N, "by_ticker": {...}}``: rows the source had after the as-of."""
+    count = sum(int(v["rows"]) for v in rows_after_end.values())
+    return {"count": count, "by_ticker": dict(sorted(rows_after_end.items()))}
 
 
 def load_batch(wh: Warehouse, batch: ValidatedBatch) -> dict[str, Any]:
@@ -201,7 +228,7 @@ def load_batch(wh: Warehouse, batch: ValidatedBatch) -> dict[str, Any]:
             "run_id": [batch.run_id],
             "as_of": [batch.as_of],
             "source": [batch.source],
-            "rows_in": [batch.clean.height + batch.quarantined.height],
+            "rows_in": [batch.rows_in],
             "rows_loaded": [loaded],
             "rows_quarantined": [batch.quarantined.height],
             "success": [batch.success],
@@ -264,18 +291,24 @@ def ingest(
     return summary
 
 
-def _previous_closes(wh: Warehouse, frame: pl.DataFrame) -> dict[str, float]:
-    """The last stored close before each ticker's first row in ``frame``."""
+def recent_history(wh: Warehouse, frame: pl.DataFrame, n: int) -> pl.DataFrame:
+    """Each ticker's last ``n`` stored rows before its first row in ``frame``.
+
+    Columns ``ticker, session_date, close, adj_close``, the history the move
+    rule (:mod:`stacklstm_fin.validation.moves`) judges a batch against.
+    """
+    from stacklstm_fin.validation.moves import HISTORY_SCHEMA, empty_history
+
     firsts = frame.group_by("ticker").agg(pl.col("session_date").min().alias("first"))
-    out: dict[str, float] = {}
-    for ticker, first in firsts.iter_rows():
+    parts = []
+    for ticker, first in firsts.sort("ticker").iter_rows():
         if ticker is None or first is None:
             continue
-        value = wh.scalar(
-            f"SELECT close FROM {PRICES} WHERE ticker = :t AND session_date < :d "
-            "ORDER BY session_date DESC LIMIT 1",
-            {"t": ticker, "d": first},
+        rows = wh.query(
+            f"SELECT ticker, session_date, close, adj_close FROM {PRICES} "
+            "WHERE ticker = :t AND session_date < :d ORDER BY session_date DESC LIMIT :n",
+            {"t": ticker, "d": first, "n": n},
         )
-        if value is not None:
-            out[ticker] = float(value)
-    return out
+        if rows.height:
+            parts.append(rows.select(pl.col(c).cast(t) for c, t in HISTORY_SCHEMA.items()))
+    return pl.concat(parts).sort("ticker", "session_date") if parts else empty_history()

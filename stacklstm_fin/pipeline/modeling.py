@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import io
 import json
 import logging
 from pathlib import Path
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 DATASET_FILE = "dataset.npz"
 RESULT_FILE = "result.json"
 WEIGHTS_FILE = "model.weights.h5"
+TEST_PRED_FILE = "test_pred.npy"  # (n_test, H) float32: per-window evidence for selection
 
 
 def read_prices(wh: Warehouse, tickers: tuple[str, ...], as_of: dt.date) -> pl.DataFrame:
@@ -112,7 +114,8 @@ def train_one(cfg: Config, run: PreparedRun, name: str) -> dict[str, Any]:
     result_path = folder / RESULT_FILE
     if result_path.exists():
         cached = json.loads(result_path.read_text())
-        if cached.get("model_id") == model_id:
+        usable = cached.get("status") != "trained" or (folder / TEST_PRED_FILE).exists()
+        if cached.get("model_id") == model_id and usable:
             log.info("candidate %s: reusing %s", name, result_path)
             return _summary(cached)
     ds = load_dataset(run.dataset_path)
@@ -143,8 +146,22 @@ def train_one(cfg: Config, run: PreparedRun, name: str) -> dict[str, Any]:
             result.update(_evaluation(cfg, ds, pred_val, pred_test))
             folder.mkdir(parents=True, exist_ok=True)
             save_weights(trained.model, folder / WEIGHTS_FILE)
+            save_test_predictions(folder / TEST_PRED_FILE, pred_test)
     _write_json(result_path, result)
     return _summary(result)
+
+
+def save_test_predictions(path: Path, pred: np.ndarray) -> None:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(pred, dtype=np.float32), allow_pickle=False)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def load_test_predictions(run: PreparedRun, candidate: str) -> np.ndarray:
+    path = run.candidate_dir(candidate) / TEST_PRED_FILE
+    if not path.exists():
+        raise DatasetError(f"candidate {candidate}: no test predictions at {path}; train it again")
+    return np.load(path, allow_pickle=False)
 
 
 def _evaluation(

@@ -1,17 +1,23 @@
-"""Select the challenger, export it to ONNX, check parity, promote honestly.
+"""Select the challenger, export it to ONNX, promote it only with evidence (docs/adr/0008).
 
 Rules (the selection section of the config):
-1. Candidates are ranked by their test score (``selection.metric`` at
-   ``selection.horizon``, lower is better); a tie goes to the simpler one, so a
-   neural model must *beat* the random walk to rank above it.
-2. The best candidate that exports to ONNX with parity <= ``PARITY_TOLERANCE``
-   is the challenger (baselines always export, so there always is one).
-3. The champion as of this date is re-scored on the *same* test windows
-   through its stored ONNX; the challenger replaces it only if it is better by
-   ``selection.min_improvement`` - or if the champion no longer beats the
-   random walk.
-4. Promotion is one transaction; the other candidates of the as-of are
-   ``rejected`` with their reason.
+1. Candidates are ranked by a scale-free score: the geometric mean over
+   tickers of their loss ratio to the random walk on each ticker's own test
+   windows (RMSE ratio for ``rmse``). A tie goes to the simpler family, so a
+   network must *beat* the random walk (score < 1) to rank above it.
+2. The best candidate ranked above the random walk that exports to ONNX with
+   parity within the limit is the challenger; else the random walk is.
+3. The challenger replaces the champion as of this date only when it is better
+   on the same test windows by a one-sided Diebold-Mariano test (HLN
+   correction) at ``selection.significance``, on losses normalized per ticker
+   by the random walk's, and by at least ``selection.min_improvement``. A
+   champion that can no longer be scored is replaced.
+4. Per ticker, the champion is *published* only where it beats the random walk
+   on that ticker's test windows by the same one-sided test, after a
+   ``selection.correction`` (Holm by default) adjustment over the tickers;
+   elsewhere the random walk of this as-of is published. Each ticker's
+   decision, with its evidence, is stored in ``publication_decisions``.
+5. Promotion, decisions and rejections are one transaction.
 """
 
 from __future__ import annotations
@@ -21,10 +27,21 @@ import logging
 import math
 from typing import Any
 
+import numpy as np
+import polars as pl
+
 from stacklstm_fin import faults
 from stacklstm_fin.atomic import write_bytes_atomic
 from stacklstm_fin.config import Config
-from stacklstm_fin.evaluation import score
+from stacklstm_fin.decisions import TickerDecision, write_decisions
+from stacklstm_fin.evaluation.evidence import (
+    Evidence,
+    adjust,
+    compare,
+    normalized_losses,
+    scale_free_score,
+    window_losses,
+)
 from stacklstm_fin.exceptions import ArtifactIntegrityError, ModelError
 from stacklstm_fin.features.dataset import Dataset
 from stacklstm_fin.features.storage import load_dataset
@@ -32,17 +49,18 @@ from stacklstm_fin.pipeline.modeling import (
     WEIGHTS_FILE,
     PreparedRun,
     candidate_by_name,
-    metric_rows,
+    load_test_predictions,
     record_run,
 )
 from stacklstm_fin.registry import (
     attach_onnx,
     champion_as_of,
+    newest_trained_as_of,
     promote,
     set_status,
     stored_onnx,
 )
-from stacklstm_fin.warehouse import Warehouse
+from stacklstm_fin.warehouse import Warehouse, upsert
 
 log = logging.getLogger(__name__)
 PARITY_TOLERANCE = 1e-4
@@ -57,22 +75,65 @@ def rank(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(ok, key=lambda r: (r["score"], _SIMPLICITY[r["family"]], r["candidate"]))
 
 
+def check_in_order(wh: Warehouse, as_of: Any) -> None:
+    """Refuse a new training as-of earlier than one already trained (one line, exit 2).
+
+    Each promotion compares with the champion before it, so an as-of trained
+    after a later one would see another history than a forward backfill does.
+    A rerun of an as-of already trained is allowed (it reuses what is recorded).
+    """
+    newest, trained_here = newest_trained_as_of(wh, as_of)
+    if newest is not None and newest > as_of and not trained_here:
+        raise ModelError(
+            f"as-of {as_of}: the later as-of {newest} is already trained; trainings run in "
+            f"date order (run {as_of} before {newest}, e.g. in a fresh warehouse), or forecast "
+            f"{as_of} with `stacklstm-fin forecast` and the champion of its time"
+        )
+
+
 def select_and_promote(cfg: Config, wh: Warehouse, run: PreparedRun) -> dict[str, Any]:
-    """Record the candidates, pick and export the challenger, promote it if it wins."""
+    """Record the candidates, pick and export the challenger, promote it with evidence."""
+    check_in_order(wh, run.as_of)
     results = record_run(cfg, wh, run)
+    ds = load_dataset(run.dataset_path)
+    sel = cfg.selection
+    test = ds.test
+    preds: dict[str, np.ndarray] = {
+        r["model_id"]: load_test_predictions(run, r["candidate"])
+        for r in results
+        if r["status"] == "trained"
+    }
+    for res in results:
+        if res["status"] == "trained":
+            res["score"] = scale_free_score(
+                test.y, preds[res["model_id"]], test.tickers, sel.metric, sel.horizon
+            )
     ranked = rank(results)
     rw = next(r for r in ranked if r["family"] == "random_walk")
-    ds = load_dataset(run.dataset_path)
-    metric = cfg.selection.metric
+    _export(cfg, wh, run, ds, rw)  # published for every ticker without evidence
     reasons: dict[str, str] = {}
-    challenger = None
+    challenger = rw
+    rw_norm = normalized_losses(test.y, np.zeros_like(test.y), test.tickers, sel.metric,
+                                sel.horizon)  # fmt: skip
     for res in ranked:
-        if res["family"] != "random_walk" and not res["score"] < rw["score"]:
+        if res is rw:
+            break
+        ev = compare(
+            normalized_losses(test.y, preds[res["model_id"]], test.tickers, sel.metric,
+                              sel.horizon),
+            rw_norm, test.anchor_dates, "mae", sel.horizon or ds.horizons,
+        )  # fmt: skip
+        if not ev.p_value < sel.significance:
             reasons[res["model_id"]] = (
-                f"does not beat the random walk on the test span ({metric} "
-                f"{res['score']:.6g} vs {rw['score']:.6g})"
+                f"not significantly better than the random walk on the {ev.windows} test "
+                f"sessions (normalized loss ratio {ev.ratio:.4f}, one-sided DM p "
+                f"{ev.p_value:.3g} >= {sel.significance:g})"
             )
             continue
+        res["evidence"] = (
+            f"beats the random walk on the {ev.windows} test sessions (normalized loss ratio "
+            f"{ev.ratio:.4f}, one-sided DM p {ev.p_value:.3g})"
+        )
         try:
             _export(cfg, wh, run, ds, res)
         except ModelError as exc:
@@ -81,10 +142,16 @@ def select_and_promote(cfg: Config, wh: Warehouse, run: PreparedRun) -> dict[str
             continue
         challenger = res
         break
-    assert challenger is not None, "the random walk always exports"
 
     champion = champion_as_of(wh, run.as_of)
-    decision = _decide(cfg, ds, challenger, rw, champion)
+    decision = _decide(cfg, ds, challenger, champion, preds)
+    live = challenger if decision["promote"] else champion
+    assert live is not None
+    live_pred = preds.get(live["model_id"])
+    if live_pred is None:
+        live_pred = champion_predictions(ds, live)
+    competing = sum(1 for r in ranked if r["family"] != "random_walk")
+    decisions = ticker_decisions(cfg, ds, live, live_pred, rw["model_id"], competing)
     faults.point("select.before_promotion")
     with wh.transaction():
         if decision["promote"] and (
@@ -97,22 +164,98 @@ def select_and_promote(cfg: Config, wh: Warehouse, run: PreparedRun) -> dict[str
             mid = res["model_id"]
             if res["status"] != "trained":
                 continue  # recorded as rejected with its training reason
-            if mid == challenger["model_id"] and decision["promote"]:
+            if mid == live["model_id"]:
+                continue
+            if mid == rw["model_id"]:
+                why = reasons.get(mid, "the reference")
+                set_status(wh, mid, "candidate", f"{why}; published for the tickers where "
+                           "the champion has no evidence")  # fmt: skip
                 continue
             reason = reasons.get(mid) or (
-                f"ranked behind {challenger['candidate']} on the test span "
-                f"({metric} {res.get('score', math.nan):.6g} vs {challenger['score']:.6g})"
+                f"ranked behind {challenger['candidate']} on the test span (score vs random "
+                f"walk {res.get('score', math.nan):.4f} vs {challenger['score']:.4f})"
             )
             set_status(wh, mid, "rejected", reason)
-    live = champion_as_of(wh, run.as_of)
+        write_decisions(wh, run.as_of, decisions)
+        _record_scores(wh, results, sel.horizon)
+    networks = sorted(d.ticker for d in decisions if d.model_id != rw["model_id"])
     return {
         "as_of": run.as_of.isoformat(),
         "challenger": challenger["model_id"],
-        "champion": live["model_id"] if live else None,
+        "champion": live["model_id"],
         "promoted": bool(decision["promote"]),
         "reason": decision["reason"],
-        "ranking": [(r["candidate"], r["score"]) for r in ranked],
+        "published_network_for": networks,
+        "ranking": [(r["candidate"], round(r["score"], 6)) for r in ranked],
     }
+
+
+def _record_scores(wh: Warehouse, results: list[dict[str, Any]], horizon: int) -> None:
+    """The scale-free score of each trained candidate, for the leaderboard view."""
+    rows = [
+        {"model_id": r["model_id"], "split": "test", "ticker": "*", "horizon": horizon,
+         "metric": "score_vs_random_walk", "value": float(r["score"])}
+        for r in results if r["status"] == "trained" and _finite(r.get("score"))
+    ]  # fmt: skip
+    if rows:
+        frame = pl.DataFrame(rows, schema_overrides={"horizon": pl.Int32()})
+        upsert(wh, "stacklstm.model_metrics", frame,
+               ["model_id", "split", "ticker", "horizon", "metric"], compare=["value"])  # fmt: skip
+
+
+def ticker_decisions(
+    cfg: Config, ds: Dataset, live: dict[str, Any], pred: np.ndarray, rw_id: str,
+    competing: int = 1,
+) -> list[TickerDecision]:  # fmt: skip
+    """Per ticker: publish ``live`` only with evidence that it beats the random walk there.
+
+    The raw one-sided p-values are multiplied by the number of ``competing``
+    candidates (Bonferroni: the champion is the best of several on this very
+    test span, so its own p-value is optimistic), then adjusted over tickers.
+    """
+    sel = cfg.selection
+    test = ds.test
+    lags = sel.horizon or ds.horizons
+    model_loss = window_losses(test.y, pred, sel.metric, sel.horizon)
+    rw_loss = window_losses(test.y, np.zeros_like(test.y), sel.metric, sel.horizon)
+    tickers = sorted(np.unique(test.tickers).tolist())
+    by_ticker: dict[str, Evidence] = {}
+    for ticker in tickers:
+        mine = test.tickers == ticker
+        by_ticker[ticker] = compare(
+            model_loss[mine], rw_loss[mine], test.anchor_dates[mine], sel.metric, lags
+        )
+    is_rw = live["family"] == "random_walk"
+    k = max(competing, 1)
+    p_adj = adjust([min(by_ticker[t].p_value * k, 1.0) for t in tickers], sel.correction)
+    out = []
+    for ticker, p in zip(tickers, p_adj, strict=True):
+        ev = by_ticker[ticker]
+        name = live["candidate"]
+        evidence = (
+            f"{ticker}'s {ev.windows} test sessions ({sel.metric} ratio {ev.ratio:.4f}, "
+            f"one-sided DM p {ev.p_value:.3g}, adjusted for {k} candidates and "
+            f"{len(tickers)} tickers ({sel.correction}) {p:.3g}"
+        )
+        if is_rw:
+            chosen, why = rw_id, "the champion is the random walk"
+        elif p < sel.significance:
+            chosen = live["model_id"]
+            why = f"{name} beats the random walk on {evidence} < {sel.significance:g})"
+        else:
+            chosen = rw_id
+            why = (
+                f"no evidence {name} beats the random walk on {evidence} >= "
+                f"{sel.significance:g}): random walk published"
+            )
+        out.append(TickerDecision(
+            ticker=ticker, model_id=chosen, champion_model_id=live["model_id"],
+            champion_family=live["family"], horizon=sel.horizon, windows=ev.windows,
+            champion_loss=ev.loss, random_walk_loss=ev.reference_loss, ratio=ev.ratio,
+            dm_stat=ev.dm_stat, p_value=ev.p_value, p_adjusted=p,
+            significance=sel.significance, correction=sel.correction, reason=why,
+        ))  # fmt: skip
+    return out
 
 
 def _export(cfg: Config, wh: Warehouse, run: PreparedRun, ds: Dataset, res: dict[str, Any]) -> None:
@@ -168,35 +311,41 @@ def _decide(
     cfg: Config,
     ds: Dataset,
     challenger: dict[str, Any],
-    rw: dict[str, Any],
     champion: dict[str, Any] | None,
+    preds: dict[str, np.ndarray],
 ) -> dict[str, Any]:
     if champion is None:
-        return {"promote": True, "reason": "first champion"}
+        evidence = challenger.get("evidence") or "the random walk: no candidate beat it"
+        return {"promote": True, "reason": f"first champion: {evidence}"}
     if champion["model_id"] == challenger["model_id"]:
         return {"promote": True, "reason": "already champion"}
     try:
-        champ_score = champion_score(cfg, ds, champion)
+        champ_pred = preds.get(champion["model_id"])
+        if champ_pred is None:
+            champ_pred = champion_predictions(ds, champion)
     except (ModelError, ArtifactIntegrityError) as exc:
         return {"promote": True, "reason": f"champion {champion['model_id']} unusable: {exc}"}
-    metric = cfg.selection.metric
-    needed = champ_score * (1 - cfg.selection.min_improvement)
-    if challenger["score"] < needed:
-        return {"promote": True, "reason": (
-            f"beats champion {champion['model_id']} on the same test span "
-            f"({metric} {challenger['score']:.6g} vs {champ_score:.6g})")}  # fmt: skip
-    if champion["family"] != "random_walk" and not champ_score < rw["score"]:
-        return {"promote": True, "reason": (
-            f"champion {champion['model_id']} no longer beats the random walk "
-            f"({metric} {champ_score:.6g} vs {rw['score']:.6g})")}  # fmt: skip
+    sel = cfg.selection
+    test = ds.test
+    ev = compare(
+        normalized_losses(test.y, preds[challenger["model_id"]], test.tickers, sel.metric,
+                          sel.horizon),
+        normalized_losses(test.y, champ_pred, test.tickers, sel.metric, sel.horizon),
+        test.anchor_dates, "mae", sel.horizon or ds.horizons,
+    )  # fmt: skip
+    evidence = (
+        f"on the same {ev.windows} test sessions: normalized loss ratio {ev.ratio:.4f}, "
+        f"one-sided DM p {ev.p_value:.3g}"
+    )
+    if ev.p_value < sel.significance and ev.ratio <= 1 - sel.min_improvement:
+        return {"promote": True, "reason": f"beats champion {champion['model_id']} {evidence}"}
     return {"promote": False, "reason": (
-        f"does not beat champion {champion['model_id']} on the same test span by "
-        f"{cfg.selection.min_improvement:.1%} ({metric} {challenger['score']:.6g} vs "
-        f"{champ_score:.6g})")}  # fmt: skip
+        f"not significantly better than champion {champion['model_id']} {evidence} "
+        f"(needs p < {sel.significance:g})")}  # fmt: skip
 
 
-def champion_score(cfg: Config, ds: Dataset, champion: dict[str, Any]) -> float:
-    """The champion's score on this dataset's test windows, through its stored ONNX."""
+def champion_predictions(ds: Dataset, champion: dict[str, Any]) -> np.ndarray:
+    """(n_test, H): the champion's forecasts of this dataset's test windows, through its ONNX."""
     from stacklstm_fin.export import load_onnx_session, read_metadata, run_onnx
 
     session = load_onnx_session(champion["onnx"], champion["onnx_sha256"])
@@ -205,8 +354,7 @@ def champion_score(cfg: Config, ds: Dataset, champion: dict[str, Any]) -> float:
     got = {k: str(meta.get(k)) for k in expected}
     if got != expected:
         raise ModelError(f"its ONNX expects {got}, this dataset has {expected}")
-    pred = run_onnx(session, ds.test.x)
-    return score(metric_rows(ds.test, pred), cfg.selection.metric, cfg.selection.horizon)
+    return run_onnx(session, ds.test.x)
 
 
 def _finite(value: Any) -> bool:

@@ -19,7 +19,7 @@ from typing import Any
 from stacklstm_fin.config import Config
 from stacklstm_fin.pipeline.ingest import calendar_for, ingest, resolve_as_of
 from stacklstm_fin.pipeline.modeling import prepare_dataset, train_one
-from stacklstm_fin.pipeline.promotion import select_and_promote
+from stacklstm_fin.pipeline.promotion import check_in_order, select_and_promote
 from stacklstm_fin.pipeline.publish import forecast_and_publish
 from stacklstm_fin.registry import champion_as_of
 from stacklstm_fin.warehouse import Warehouse
@@ -36,6 +36,7 @@ def with_tickers(cfg: Config, tickers: Sequence[str] | None) -> Config:
 
 def train(cfg: Config, wh: Warehouse, as_of: dt.date) -> dict[str, Any]:
     """Dataset -> every candidate -> selection, export and promotion."""
+    check_in_order(wh, as_of)  # before hours of training that selection would refuse
     run = prepare_dataset(cfg, wh, as_of)
     trained = [train_one(cfg, run, c.name) for c in cfg.models.candidates]
     for t in trained:
@@ -50,6 +51,8 @@ def run_all(
     cfg = with_tickers(cfg, tickers)
     as_of = resolve_as_of(cfg, as_of)
     out: dict[str, Any] = {"as_of": as_of.isoformat()}
+    if retrain:
+        check_in_order(wh, as_of)  # refuse before anything is written
     out["ingest"] = ingest(cfg, wh, as_of)
     if retrain or champion_as_of(wh, as_of) is None:
         out["selection"] = train(cfg, wh, as_of)

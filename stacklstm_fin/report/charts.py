@@ -1,7 +1,9 @@
 """The report's three pictures, drawn from :class:`~stacklstm_fin.report.data.ReportData`.
 
-- :func:`leaderboard_chart`: test RMSE per candidate of the newest as-of, with
-  the random walk as the reference line every model must beat;
+- :func:`leaderboard_chart`: the ranking score per candidate of the newest as-of
+  (its test loss ratio to the random walk, geometric mean over tickers; pooled
+  test RMSE for candidates trained before the score existed), with the random
+  walk as the reference line every model must beat;
 - :func:`forecast_fan_chart`: a ticker's closes, the one-session-ahead
   intervals published over that history, the newest fan (median and
   interval) and the realized closes after the as-of where they exist;
@@ -36,37 +38,50 @@ def _pct(v: float) -> str:
 
 
 def leaderboard_chart(data: ReportData) -> Chart:
+    """Bars of the ranking score; pooled test RMSE for candidates trained before it existed."""
     board = data.leaderboard
-    title = "Leaderboard: pooled test RMSE of log returns (lower is better)"
+    scored = board.height > 0 and board["score_vs_random_walk"].null_count() == 0
+    if scored:
+        title = "Leaderboard: score vs the random walk (below 1 beats it)"
+    else:
+        title = "Leaderboard: pooled test RMSE of log returns (lower is better)"
     if board.height == 0:
         return empty_chart(LEADERBOARD_ID, title, "no candidates trained on or before the as-of")
     as_of = board["as_of"][0]
-    rw = board.filter(pl.col("family") == "random_walk")["test_rmse"].to_list()
-    reference = rw[0] if rw else None
+    if scored:
+        values = board["score_vs_random_walk"].to_list()
+        reference: float | None = 1.0
+        relative = [v - 1.0 for v in values]
+        pooling = "geometric mean over tickers of the test loss ratio to the random walk"
+    else:
+        values = board["test_rmse"].to_list()
+        rw = board.filter(pl.col("family") == "random_walk")["test_rmse"].to_list()
+        reference = rw[0] if rw else None
+        relative = board["rmse_vs_random_walk"].to_list()
+        pooling = "mean over horizons, all tickers pooled"
     labels = [f"{r['rank']}. {r['candidate']}" for r in board.iter_rows(named=True)]
     notes = []
-    for r in board.iter_rows(named=True):
-        rel = r["rmse_vs_random_walk"]
+    for r, rel in zip(board.iter_rows(named=True), relative, strict=True):
         note = "" if rel is None or r["family"] == "random_walk" else f"{_pct(rel)} vs random walk"
         if r["champion"]:
             note = (note + "  ★ champion").strip()
         notes.append(note)
     champ = data.champion
-    subtitle = f"candidates trained as of {as_of}; mean over horizons, all tickers pooled"
+    subtitle = f"candidates trained as of {as_of}; {pooling}"
     if champ:
         subtitle += f"; champion in force: {champ['candidate']} (trained {champ['as_of']})"
     return bar_chart(
         LEADERBOARD_ID,
         title,
         labels,
-        board["test_rmse"].to_list(),
+        values,
         subtitle=subtitle,
         annotations=notes,
         highlight=board["champion"].to_list(),
         reference=reference,
         reference_label="random walk" if reference is not None else "",
         value_format=lambda v: f"{v:.4g}",
-        axis_label="test RMSE (log return)",
+        axis_label="score vs random walk" if scored else "test RMSE (log return)",
     )
 
 

@@ -34,5 +34,5 @@ def report_command(
     url = warehouse_url or cfg.warehouse_url
     with connect(url, read_only=True, lock_timeout=cfg.warehouse.lock_timeout_seconds) as wh:
         check_schema(wh)
-        path = render_report(wh, as_of, target)
+        path = render_report(wh, as_of, target, cfg=cfg)
     return {"report": str(path.resolve()), "bytes": path.stat().st_size}

@@ -9,7 +9,9 @@ the warehouse holds now (a report of a past date shows how it turned out).
 Accuracy is measured on the percentage error ``(actual - forecast) / actual``
 so tickers of different price levels pool honestly. The hit rate counts only
 forecasts that call a direction: a random walk forecasts no change and so has
-no hit rate (the view's ``direction_hit`` is 0 for it).
+no hit rate (the view's ``direction_hit`` is NULL for it). ``forecast_accuracy``
+holds every published forecast with its state; accuracy reads only the
+``realized`` ones, and :mod:`~stacklstm_fin.report.evidence` counts the states.
 """
 
 from __future__ import annotations
@@ -21,7 +23,14 @@ from typing import Any
 
 import polars as pl
 
+from stacklstm_fin.config import Config
 from stacklstm_fin.exceptions import StackLSTMError
+from stacklstm_fin.report.evidence import (
+    Calibration,
+    calibration,
+    champion_periods,
+    decisions_at,
+)
 from stacklstm_fin.warehouse import Warehouse
 
 
@@ -29,27 +38,32 @@ class ReportError(StackLSTMError):
     """The warehouse holds nothing to report for the requested date."""
 
 
+# The model_leaderboard view (migration 0004) as of a date: keep the two in step.
 LEADERBOARD_SQL = """
 WITH newest AS (
     SELECT MAX(as_of) AS as_of FROM stacklstm.model_registry WHERE as_of <= :as_of
 ),
 pooled AS (
     SELECT model_id,
-           MAX(CASE WHEN metric = 'rmse' THEN value END) AS test_rmse,
-           MAX(CASE WHEN metric = 'mae' THEN value END) AS test_mae,
-           MAX(CASE WHEN metric = 'mase' THEN value END) AS test_mase,
-           MAX(CASE WHEN metric = 'directional_accuracy' THEN value END)
+           MAX(CASE WHEN metric = 'rmse' AND horizon = 0 THEN value END) AS test_rmse,
+           MAX(CASE WHEN metric = 'mae' AND horizon = 0 THEN value END) AS test_mae,
+           MAX(CASE WHEN metric = 'mase' AND horizon = 0 THEN value END) AS test_mase,
+           MAX(CASE WHEN metric = 'directional_accuracy' AND horizon = 0 THEN value END)
                AS test_directional_accuracy,
-           MAX(CASE WHEN metric = 'dm_pvalue' THEN value END) AS dm_pvalue_vs_random_walk
+           MAX(CASE WHEN metric = 'dm_pvalue' AND horizon = 0 THEN value END)
+               AS dm_pvalue_vs_random_walk,
+           MAX(CASE WHEN metric = 'score_vs_random_walk' THEN value END) AS score_vs_random_walk
     FROM stacklstm.model_metrics
-    WHERE split = 'test' AND ticker = '*' AND horizon = 0
+    WHERE split = 'test' AND ticker = '*'
     GROUP BY model_id
 )
 SELECT r.as_of,
-       RANK() OVER (ORDER BY p.test_rmse ASC NULLS LAST) AS rank,
+       RANK() OVER (ORDER BY p.score_vs_random_walk ASC NULLS LAST,
+                             p.test_rmse ASC NULLS LAST) AS rank,
        r.model_id, r.candidate, r.family, r.status,
        p.test_rmse, p.test_mae, p.test_mase, p.test_directional_accuracy,
-       p.dm_pvalue_vs_random_walk, r.parity_max_abs_diff, r.status_reason
+       p.dm_pvalue_vs_random_walk, r.parity_max_abs_diff, r.status_reason,
+       p.score_vs_random_walk
 FROM stacklstm.model_registry AS r
 JOIN newest AS n ON r.as_of = n.as_of
 LEFT JOIN pooled AS p ON p.model_id = r.model_id
@@ -107,36 +121,8 @@ SELECT ticker, as_of_date, horizon, target_date, family, base_close, yhat_close,
        lower_close, upper_close, interval_level, actual_close, error,
        abs_pct_error, direction_hit, in_interval
 FROM stacklstm.forecast_accuracy
-WHERE as_of_date >= :start AND as_of_date <= :as_of
+WHERE as_of_date >= :start AND as_of_date <= :as_of AND state = 'realized'
 ORDER BY target_date, family, horizon, ticker
-"""
-
-CHAMPION_PERIODS_SQL = """
-WITH daily AS (
-    SELECT as_of_date, MIN(model_id) AS model_id
-    FROM stacklstm.forecasts
-    WHERE as_of_date <= :as_of
-    GROUP BY as_of_date
-),
-marked AS (
-    SELECT as_of_date, model_id,
-           CASE WHEN LAG(model_id) OVER (ORDER BY as_of_date) = model_id THEN 0 ELSE 1 END
-               AS is_change
-    FROM daily
-),
-numbered AS (
-    SELECT as_of_date, model_id,
-           CAST(SUM(is_change) OVER (ORDER BY as_of_date ROWS UNBOUNDED PRECEDING) AS BIGINT)
-               AS period
-    FROM marked
-)
-SELECT n.period, n.model_id, r.candidate, r.family, r.as_of AS trained_as_of,
-       MIN(n.as_of_date) AS first_published, MAX(n.as_of_date) AS last_published,
-       COUNT(*) AS sessions
-FROM numbered AS n
-LEFT JOIN stacklstm.model_registry AS r ON r.model_id = n.model_id
-GROUP BY n.period, n.model_id, r.candidate, r.family, r.as_of
-ORDER BY n.period
 """
 
 
@@ -159,6 +145,8 @@ class ReportData:
     rolling: pl.DataFrame
     accuracy_summary: pl.DataFrame
     champions: pl.DataFrame
+    decisions: pl.DataFrame  # per ticker, the newest decisions on or before as_of
+    calibration: Calibration  # states, coverage and band per ticker and horizon
 
     @property
     def interval_level(self) -> float | None:
@@ -286,11 +274,6 @@ def accuracy_summary(rows: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def champion_periods(wh: Warehouse, as_of: dt.date) -> pl.DataFrame:
-    """Which model published forecasts, period by period, up to ``as_of``."""
-    return wh.query(CHAMPION_PERIODS_SQL, {"as_of": as_of})
-
-
 def collect(
     wh: Warehouse,
     as_of: dt.date | None = None,
@@ -299,12 +282,17 @@ def collect(
     tickers: Sequence[str] | None = None,
     window: int = 20,
     history_sessions: int = 60,
+    references: bool = True,
+    cfg: Config | None = None,
 ) -> ReportData:
     """Read everything the report shows as of ``as_of`` (default: the newest forecasts).
 
-    ``start`` bounds the accuracy history and the past forecasts drawn under
-    the fan (default: everything); ``tickers`` limits the fans (default: every
-    ticker published at the as-of).
+    ``start`` bounds the accuracy history, the calibration and the past
+    forecasts drawn under the fan (default: everything); ``tickers`` limits
+    the fans (default: every ticker published at the as-of). ``references``
+    adds the GARCH(1,1)-t and pooled references to the calibration (skipped,
+    with a note, above 20 tickers); ``cfg`` is passed to
+    :func:`~stacklstm_fin.pipeline.evaluate.evaluate_range` (default: built-in).
     """
     if history_sessions < 1:
         raise ReportError(f"history_sessions: expected an integer >= 1, got {history_sessions}")
@@ -366,6 +354,8 @@ def collect(
         rolling=rolling_accuracy(rows, window),
         accuracy_summary=accuracy_summary(rows),
         champions=champion_periods(wh, as_of),
+        decisions=decisions_at(wh, as_of),
+        calibration=calibration(wh, start or dt.date.min, as_of, references=references, cfg=cfg),
     )
 
 

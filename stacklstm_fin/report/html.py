@@ -1,29 +1,37 @@
 """The static HTML report: one self-contained file, charts inline as SVG.
 
-It has the notebook's content for people who do not run notebooks: the
-leaderboard, the newest forecasts, a forecast fan per ticker, realized
-accuracy over time and the champion history. Nothing is fetched when the file
-is opened (no scripts, fonts or images from elsewhere), so it can be mailed,
-attached to a ticket or served from an artifact store as it is.
+It has the notebook's content for people who do not run notebooks: a warning
+box at the top when published intervals are miscalibrated, the leaderboard,
+the model published per ticker and its evidence, the newest forecasts, a
+forecast fan per ticker, realized accuracy over time, calibration per ticker
+and horizon, and the champion history (the evidence sections are in
+:mod:`.evidence_html`). Nothing is fetched when the file is opened (no
+scripts, fonts or images from elsewhere), so it can be mailed, attached to a
+ticket or served from an artifact store as it is.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
-from typing import Any
-
-import polars as pl
 
 from stacklstm_fin import __version__
 from stacklstm_fin.atomic import write_bytes_atomic
+from stacklstm_fin.config import Config
 from stacklstm_fin.report.charts import accuracy_chart, forecast_fan_chart, leaderboard_chart
 from stacklstm_fin.report.data import ReportData, collect
+from stacklstm_fin.report.evidence_html import calibration_html, decisions_html, warning_html
+from stacklstm_fin.report.tables import (
+    Formatter,
+    num,
+    pct,
+    pct_points,
+    sig,
+    table_html,
+)
 from stacklstm_fin.warehouse import Warehouse
-
-Formatter = Callable[[Any], str]
 
 CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif;
@@ -40,56 +48,11 @@ tr.champion td { font-weight: bold; }
 figure { margin: 12px 0; }
 svg.chart { max-width: 100%; height: auto; }
 .note { font-size: 13px; color: #444; background: #f8f8f8; padding: 8px 12px; }
+.warning { border: 3px solid #b00020; background: #fde8ea; color: #5a0010;
+           padding: 10px 16px; margin: 16px 0; font-size: 15px; }
+.warning strong { font-size: 17px; }
+tr.miscalibrated td { background: #fde8ea; color: #8a0018; font-weight: bold; }
 """
-
-
-def _num(digits: int) -> Formatter:
-    return lambda v: f"{v:,.{digits}f}"
-
-
-def _sig(v: Any) -> str:
-    return f"{v:.4g}"
-
-
-def _pct(digits: int = 1, sign: bool = False) -> Formatter:
-    return lambda v: f"{v:+.{digits}%}" if sign else f"{v:.{digits}%}"
-
-
-def _pct_points(v: Any) -> str:
-    return f"{v:.2f}%"
-
-
-def table_html(
-    frame: pl.DataFrame,
-    columns: Mapping[str, str],
-    formats: Mapping[str, Formatter] | None = None,
-    *,
-    table_id: str = "",
-    row_class: Callable[[dict[str, Any]], str] | None = None,
-    empty: str = "no rows",
-) -> str:
-    """An HTML table of ``frame``'s ``columns`` (name -> header), values formatted."""
-    formats = formats or {}
-    if frame.height == 0:
-        return f'<p class="note">{escape(empty)}</p>'
-    text_cols = {c for c in columns if frame.schema[c] in (pl.String, pl.Utf8, pl.Boolean)}
-    ident = f' id="{escape(table_id)}"' if table_id else ""
-    head = "".join(
-        f'<th class="{"text" if c in text_cols else "num"}">{escape(h)}</th>'
-        for c, h in columns.items()
-    )
-    rows = []
-    for row in frame.iter_rows(named=True):
-        cells = []
-        for c in columns:
-            v = row[c]
-            shown = "" if v is None else formats[c](v) if c in formats else str(v)
-            css = "text" if c in text_cols else "num"
-            cells.append(f'<td class="{css}">{escape(shown)}</td>')
-        cls = row_class(row) if row_class else ""
-        attr = f' class="{cls}"' if cls else ""
-        rows.append(f"<tr{attr}>{''.join(cells)}</tr>")
-    return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
 LEADERBOARD_COLUMNS = {
@@ -97,6 +60,7 @@ LEADERBOARD_COLUMNS = {
     "candidate": "candidate",
     "family": "family",
     "status": "status",
+    "score_vs_random_walk": "score vs random walk",
     "test_rmse": "test RMSE",
     "rmse_vs_random_walk": "vs random walk",
     "test_mase": "MASE",
@@ -104,11 +68,12 @@ LEADERBOARD_COLUMNS = {
     "dm_pvalue_vs_random_walk": "DM p-value",
 }
 LEADERBOARD_FORMATS: dict[str, Formatter] = {
-    "test_rmse": _sig,
-    "rmse_vs_random_walk": _pct(2, sign=True),
-    "test_mase": _num(3),
-    "test_directional_accuracy": _pct(1),
-    "dm_pvalue_vs_random_walk": _num(3),
+    "score_vs_random_walk": num(3),
+    "test_rmse": sig,
+    "rmse_vs_random_walk": pct(2, sign=True),
+    "test_mase": num(3),
+    "test_directional_accuracy": pct(1),
+    "dm_pvalue_vs_random_walk": num(3),
 }
 FORECAST_COLUMNS = {
     "ticker": "ticker",
@@ -123,13 +88,13 @@ FORECAST_COLUMNS = {
     "actual_close": "realized",
 }
 FORECAST_FORMATS: dict[str, Formatter] = {
-    "base_close": _num(2),
-    "yhat_close": _num(2),
-    "expected_change": _pct(2, sign=True),
-    "lower_close": _num(2),
-    "upper_close": _num(2),
-    "interval_width": _pct(2),
-    "actual_close": _num(2),
+    "base_close": num(2),
+    "yhat_close": num(2),
+    "expected_change": pct(2, sign=True),
+    "lower_close": num(2),
+    "upper_close": num(2),
+    "interval_width": pct(2),
+    "actual_close": num(2),
 }
 SUMMARY_COLUMNS = {
     "family": "family",
@@ -143,11 +108,11 @@ SUMMARY_COLUMNS = {
     "nominal_level": "nominal",
 }
 SUMMARY_FORMATS: dict[str, Formatter] = {
-    "rmse_pct": _pct_points,
-    "mae_pct": _pct_points,
-    "hit_rate": _pct(1),
-    "coverage": _pct(1),
-    "nominal_level": _pct(0),
+    "rmse_pct": pct_points,
+    "mae_pct": pct_points,
+    "hit_rate": pct(1),
+    "coverage": pct(1),
+    "nominal_level": pct(0),
 }
 CHAMPION_COLUMNS = {
     "period": "period",
@@ -157,6 +122,7 @@ CHAMPION_COLUMNS = {
     "first_published": "first published",
     "last_published": "last published",
     "sessions": "sessions",
+    "tickers": "tickers (most)",
     "model_id": "model id",
 }
 
@@ -187,10 +153,14 @@ def report_html(data: ReportData, *, warehouse: str = "", generated_at: dt.datet
         f"generated {generated_at:%Y-%m-%d %H:%M} UTC by stacklstm-fin {__version__}"
         + (f" from {escape(warehouse)}" if warehouse else "")
         + "</p>",
+        warning_html(data.calibration),
         '<h2 id="leaderboard">Leaderboard</h2>',
-        "<p>Every candidate of the newest training as-of, ranked by pooled test RMSE. "
-        "The dashed red line is the random walk (tomorrow's close equals today's): a model "
-        "left of it beats that honest baseline; MASE below 1 says the same.</p>",
+        "<p>Every candidate of the newest training as-of, ranked by its score vs the random "
+        "walk: the geometric mean over tickers of its test loss divided by the random walk's "
+        "on the same ticker (below 1 beats the random walk; the random walk scores 1), then "
+        "by pooled test RMSE. In the chart the dashed red line is the random walk "
+        "(tomorrow's close equals today's): a model left of it beats that honest baseline "
+        "(candidates trained before the score existed are charted by pooled test RMSE).</p>",
         _figure(leaderboard_chart(data).svg),
         table_html(
             data.leaderboard,
@@ -200,6 +170,7 @@ def report_html(data: ReportData, *, warehouse: str = "", generated_at: dt.datet
             row_class=lambda r: "champion" if r["champion"] else "",
             empty="no candidates trained on or before the as-of",
         ),
+        decisions_html(data),
         '<h2 id="forecasts">Newest forecasts</h2>',
         table_html(data.forecasts, FORECAST_COLUMNS, FORECAST_FORMATS, table_id="forecasts-table"),
         '<h2 id="fans">Forecast fans</h2>',
@@ -226,9 +197,13 @@ def report_html(data: ReportData, *, warehouse: str = "", generated_at: dt.datet
             table_id="accuracy-table",
             empty="no realized outcomes yet",
         ),
-        '<h2 id="champions">Champion history</h2>',
-        "<p>The model that published the forecasts, period by period (a new period starts "
-        "when the publishing model changes).</p>",
+        calibration_html(data.calibration),
+        '<h2 id="champions">Published models over time</h2>',
+        "<p>The models that published forecasts, period by period: a period is a run of "
+        "consecutive as-ofs in which the model published for at least one ticker, and "
+        "tickers is the most it published for on one as-of. Several models publish on the "
+        "same as-of when the champion has evidence for some tickers only (the random walk "
+        "publishes for the others).</p>",
         table_html(data.champions, CHAMPION_COLUMNS, table_id="champions-table"),
         "</body></html>",
     ]
@@ -245,6 +220,8 @@ def render_report(
     window: int = 20,
     history_sessions: int = 60,
     filename: str | None = None,
+    references: bool = True,
+    cfg: Config | None = None,
 ) -> Path:
     """Write the HTML report as of ``as_of`` into ``out_dir``; returns the file's path.
 
@@ -252,8 +229,9 @@ def render_report(
     is given; it is written atomically. See :func:`collect` for the arguments.
     """
     data = collect(
-        wh, as_of, start=start, tickers=tickers, window=window, history_sessions=history_sessions
-    )
+        wh, as_of, start=start, tickers=tickers, window=window,
+        history_sessions=history_sessions, references=references, cfg=cfg,
+    )  # fmt: skip
     from stacklstm_fin.warehouse.connection import _redact
 
     text = report_html(data, warehouse=_redact(wh.url), generated_at=dt.datetime.now(dt.UTC))

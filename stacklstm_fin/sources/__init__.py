@@ -17,6 +17,7 @@ from stacklstm_fin.sources.synthetic import (
     SyntheticSource,
     best_horizon_rmse,
     best_one_step_rmse,
+    garch_conditional,
     synthetic_tickers,
 )
 from stacklstm_fin.sources.yfinance_source import YFinanceSource
@@ -31,6 +32,7 @@ __all__ = [
     "YFinanceSource",
     "best_horizon_rmse",
     "best_one_step_rmse",
+    "garch_conditional",
     "get_source",
     "synthetic_tickers",
 ]

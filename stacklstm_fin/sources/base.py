@@ -13,6 +13,7 @@ import abc
 import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import polars as pl
 
@@ -27,6 +28,9 @@ class FetchResult:
 
     prices: pl.DataFrame
     failures: dict[str, str] = dataclasses.field(default_factory=dict)
+    # Rows the source had after ``end`` (never loaded, but counted):
+    # ticker -> {"rows": n, "first": ISO date, "last": ISO date}.
+    rows_after_end: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     @property
     def tickers(self) -> tuple[str, ...]:
@@ -83,17 +87,29 @@ class Source(abc.ABC):
             return FetchResult(empty_prices(), {})
         frame, failures = self._fetch(requested, start, end)
         prices = conform(frame, f"source {self.name}")
-        keep = pl.col("ticker").is_in(list(requested)) & (pl.col("session_date") <= end)
+        wanted = pl.col("ticker").is_in(list(requested))
+        later = _rows_after(prices.filter(wanted & (pl.col("session_date") > end)))
+        keep = wanted & (pl.col("session_date") <= end)
         if start is not None:
             keep = keep & (pl.col("session_date") >= start)
         prices = prices.filter(keep)
         failed = {t: one_line(failures[t]) for t in requested if t in failures}
         if failed and not allow_partial:
             raise partial_error(self.name, len(requested), failed)
-        return FetchResult(prices, failed)
+        return FetchResult(prices, failed, later)
 
     @abc.abstractmethod
     def _fetch(
         self, tickers: tuple[str, ...], start: dt.date | None, end: dt.date
     ) -> tuple[pl.DataFrame, dict[str, str]]:
         """Return ``(frame with the canonical columns, failures)`` for validated tickers."""
+
+
+def _rows_after(later: pl.DataFrame) -> dict[str, dict[str, Any]]:
+    per = later.group_by("ticker").agg(
+        rows=pl.len(), first=pl.col("session_date").min(), last=pl.col("session_date").max()
+    )
+    return {
+        ticker: {"rows": int(rows), "first": first.isoformat(), "last": last.isoformat()}
+        for ticker, rows, first, last in per.sort("ticker").iter_rows()
+    }

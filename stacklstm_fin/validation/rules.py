@@ -14,14 +14,15 @@ value gives exactly one reason, not a cascade.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import polars as pl
 
 from stacklstm_fin.config import ValidationConfig
 from stacklstm_fin.schema import PRICE_COLUMNS, PRICE_KEY
+from stacklstm_fin.validation.moves import MOVE_REASONS, ROW, MoveFindings, find_moves
 
 PRICE_VALUE_COLUMNS = ("open", "high", "low", "close", "adj_close")
 FLOAT_COLUMNS = (*PRICE_VALUE_COLUMNS, "volume")
@@ -38,10 +39,12 @@ REASONS = (
     "duplicate_key",
     "not_a_session",
     "stale_price",
-    "extreme_return",
+    # Price moves (validation/moves.py); "extreme_return" (a fixed |log return|
+    # limit) was retired with ADR 0009 and is no longer produced.
+    *MOVE_REASONS,
 )
 
-_ROW = "__row"
+_ROW = ROW
 
 
 def present(column: str) -> pl.Expr:
@@ -93,46 +96,30 @@ def _stale(frame: pl.DataFrame, k: int) -> pl.Series:
     return flagged["flag"]
 
 
-def _usable_prev_close(prev_close: Mapping[str, float] | None) -> dict[str, float]:
-    out: dict[str, float] = {}
-    for ticker, value in (prev_close or {}).items():
-        v = float(value)
-        if math.isfinite(v) and v > 0:
-            out[ticker] = v
-    return out
+@dataclasses.dataclass(frozen=True)
+class RuleOutcome:
+    """The rules' verdict on a frame: flags per reason, and what the move rule found."""
+
+    # One boolean column per reason in REASONS, aligned with the frame's rows.
+    flags: pl.DataFrame
+    # A one-line detail per row (the move rule's), else null; aligned likewise.
+    details: pl.Series
+    moves: MoveFindings
 
 
-def _extreme(frame: pl.DataFrame, limit: float, prev_close: dict[str, float]) -> pl.Series:
-    """Flag |log(close / previous usable close)| > limit, per ticker in date order.
-
-    The previous close is the last usable (present, finite, positive) close of
-    the same ticker earlier in the frame, else ``prev_close[ticker]`` (the last
-    stored close, for incremental loads), else none: the row is not judged.
-    """
-    usable = present("close") & pl.col("close").is_finite() & (pl.col("close") > 0)
-    stored = pl.col("ticker").replace_strict(prev_close, default=None, return_dtype=pl.Float64())
-    earlier = pl.when(usable).then(pl.col("close")).shift(1).forward_fill().over("ticker")
-    prev = earlier.fill_null(stored)
-    ret = (pl.col("close") / prev).log().abs()
-    flagged = (
-        frame.sort(["ticker", "session_date", _ROW], maintain_order=True)
-        .select(_ROW, flag=(usable & (ret > limit)).fill_null(False))
-        .sort(_ROW)
-    )
-    return flagged["flag"]
-
-
-def reason_flags(
+def evaluate(
     frame: pl.DataFrame,
     cfg: ValidationConfig,
     sessions: Sequence[dt.date],
     *,
-    prev_close: Mapping[str, float] | None = None,
-) -> pl.DataFrame:
-    """One boolean column per reason in :data:`REASONS`, aligned with ``frame``'s rows.
+    history: pl.DataFrame | None = None,
+) -> RuleOutcome:
+    """Run every rule on ``frame`` (canonical columns and dtypes).
 
-    ``frame`` must have the canonical columns and dtypes; ``sessions`` are the
-    calendar's sessions covering the frame's date range.
+    ``sessions`` are the calendar's sessions covering the frame's date range;
+    ``history`` holds stored rows (``ticker, session_date, close, adj_close``)
+    before the frame's, so an incremental batch is judged against the
+    ticker's recent moves (see :mod:`stacklstm_fin.validation.moves`).
     """
     data = frame.select(PRICE_COLUMNS).with_row_index(_ROW)
     row_exprs = {
@@ -154,20 +141,46 @@ def reason_flags(
     # row neither breaks a stale run nor fakes a jump for its neighbour.
     broken = flags.select(pl.any_horizontal(list(row_exprs)).alias("broken"))["broken"]
     base = data.filter(~broken)
-    series = base.select(
-        _ROW,
-        stale_price=_stale(base, cfg.stale_sessions),
-        extreme_return=_extreme(base, cfg.max_abs_log_return, _usable_prev_close(prev_close)),
+    moves = find_moves(base, cfg, history)
+    series = base.select(_ROW, stale_price=_stale(base, cfg.stale_sessions)).join(
+        moves.flags, on=_ROW, how="left", maintain_order="left"
     )
     flags = flags.join(series, on=_ROW, how="left", maintain_order="left")
-    return flags.select(pl.col(r).fill_null(False) for r in REASONS)
+    return RuleOutcome(
+        flags=flags.select(pl.col(r).fill_null(False) for r in REASONS),
+        details=flags["move_detail"],
+        moves=moves,
+    )
 
 
-def reason_strings(flags: pl.DataFrame) -> pl.Series:
-    """The reasons of each row joined with ``;`` (in :data:`REASONS` order); null if none."""
+def reason_flags(
+    frame: pl.DataFrame,
+    cfg: ValidationConfig,
+    sessions: Sequence[dt.date],
+    *,
+    history: pl.DataFrame | None = None,
+) -> pl.DataFrame:
+    """One boolean column per reason in :data:`REASONS`, aligned with ``frame``'s rows."""
+    return evaluate(frame, cfg, sessions, history=history).flags
+
+
+def reason_strings(flags: pl.DataFrame, details: pl.Series | None = None) -> pl.Series:
+    """The reasons of each row joined with ``;`` (in :data:`REASONS` order); null if none.
+
+    A row with a detail gets it in parentheses: ``price_spike (AAA 2018-03-05: ...)``.
+    """
     parts = [pl.when(pl.col(r)).then(pl.lit(r)) for r in REASONS]
     joined = flags.select(reason=pl.concat_str(parts, separator=";", ignore_nulls=True))
-    return joined["reason"].replace("", None)
+    reasons = joined["reason"].replace("", None)
+    if details is None:
+        return reasons
+    both = pl.DataFrame({"reason": reasons, "detail": details})
+    return both.select(
+        pl.when(pl.col("detail").is_not_null())
+        .then(pl.format("{} ({})", "reason", "detail"))
+        .otherwise(pl.col("reason"))
+        .alias("reason")
+    )["reason"]
 
 
 def reason_counts(flags: pl.DataFrame) -> dict[str, int]:

@@ -8,7 +8,16 @@ Order of judgement (the first failure wins the one-line ``failure``):
    errors;
 3. GX and the row rules disagree on a row-level expectation (a bug: refuse
    rather than load);
-4. the quarantined share is above ``validation.max_quarantine_share``.
+4. nothing is left to load and some ticker failed (below).
+
+A ticker *fails* when every one of its rows is bad, or, with at least
+``validation.share_min_rows`` rows in the batch, when its quarantined share
+is above ``validation.max_quarantine_share`` (a nightly batch has one row per
+ticker: one bad row of two says nothing about the feed). Rows held or
+stopped by the move rule (``unconfirmed_move``, ``level_shift``) are not
+bad rows and are not counted. A failing ticker loads none of its rows; the
+other tickers load, and ``ticker_failures`` names it (a level-shift stop
+too). The run fails only when no row is left to load.
 
 A failed run has an empty ``clean`` frame: nothing of it may be loaded.
 """
@@ -43,6 +52,10 @@ class ValidationResult:
     success: bool
     failure: str | None
     report: dict[str, Any]
+    # Big moves that persisted (loaded) or were held, one line each.
+    warnings: tuple[str, ...] = ()
+    # Ticker -> why some or all of its rows did not load though the run succeeded.
+    ticker_failures: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def raise_for_failure(self) -> None:
         """Raise :class:`ValidationFailedError` with ``failure`` if the run failed."""
@@ -79,12 +92,14 @@ def validate_prices(
     cfg: ValidationConfig,
     calendar: TradingCalendar,
     *,
-    prev_close: Mapping[str, float] | None = None,
+    history: pl.DataFrame | None = None,
 ) -> ValidationResult:
     """Run the row rules and the GX suite on ``frame``; split it into clean and quarantined.
 
-    ``prev_close`` maps a ticker to its last stored close, so the first row of
-    an incremental load is checked for an extreme return too.
+    ``history`` holds each ticker's recent stored rows before the frame
+    (``ticker, session_date, close, adj_close``; see
+    :func:`stacklstm_fin.validation.moves.find_moves`), so the rows of an
+    incremental load are judged against the ticker's own recent moves.
     """
     rows_in = frame.height
     report: dict[str, Any] = {
@@ -106,8 +121,9 @@ def validate_prices(
     report["sessions"] = _sessions_summary(sessions)
 
     canonical = frame.select(PRICE_COLUMNS)
-    flags = rules.reason_flags(canonical, cfg, sessions, prev_close=prev_close)
-    reasons = rules.reason_strings(flags)
+    outcome = rules.evaluate(canonical, cfg, sessions, history=history)
+    flags = outcome.flags
+    reasons = rules.reason_strings(flags, outcome.details)
     report["reason_counts"] = rules.reason_counts(flags)
 
     gx_results = expectations.run_suite(frame, sessions)
@@ -125,15 +141,22 @@ def validate_prices(
         .with_columns(pl.col("row_index").cast(pl.Int64))
         .filter(bad)
     )
-    clean = canonical.filter(~bad)
-    failure = _judge(rows_in, quarantined.height, cfg, gx_results)
+    failing = _failing_tickers(canonical, flags, cfg)
+    clean = canonical.filter(~bad & ~pl.col("ticker").is_in(list(failing)))
+    stopped = {t: f"{t}: {why}" for t, why in outcome.moves.stopped.items()}
+    failure = _judge(rows_in, gx_results)
+    if failure is None and (failing or stopped) and clean.is_empty():
+        failure = "; ".join(v for _, v in sorted({**stopped, **failing}.items()))
     if failure is not None:
         clean = empty_prices()
+    ticker_failures = {} if failure is not None else {**outcome.moves.stopped, **failing}
     report.update(
         rows_loaded=clean.height,
         rows_quarantined=quarantined.height,
         success=failure is None,
         failure=failure,
+        warnings=list(outcome.moves.warnings),
+        ticker_failures=dict(sorted(ticker_failures.items())),
     )
     return ValidationResult(
         clean=clean,
@@ -144,13 +167,42 @@ def validate_prices(
         success=failure is None,
         failure=failure,
         report=report,
+        warnings=outcome.moves.warnings,
+        ticker_failures=ticker_failures,
     )
+
+
+# Rows the move rule holds or stops are not bad rows: not counted in the share.
+_NOT_COUNTED = ("level_shift", "unconfirmed_move")
+
+
+def _failing_tickers(
+    frame: pl.DataFrame, flags: pl.DataFrame, cfg: ValidationConfig
+) -> dict[str, str]:
+    """Ticker -> one line, for each ticker that loads nothing: every row bad, or (with at
+    least ``share_min_rows`` rows) a quarantined share over the limit."""
+    counted = [r for r in rules.REASONS if r not in _NOT_COUNTED]
+    per = (
+        pl.DataFrame({"ticker": frame["ticker"], "bad": flags.select(pl.any_horizontal(counted))})
+        .drop_nulls("ticker")
+        .group_by("ticker")
+        .agg(rows=pl.len(), bad=pl.col("bad").sum())
+        .sort("ticker")
+    )
+    out = {}
+    for ticker, rows, bad in per.iter_rows():
+        if rows >= cfg.share_min_rows and bad / rows > cfg.max_quarantine_share:
+            out[ticker] = (
+                f"{ticker}: {bad} of {rows} rows quarantined ({bad / rows:.1%}), above "
+                f"validation.max_quarantine_share = {cfg.max_quarantine_share:.1%}"
+            )
+        elif bad == rows:
+            out[ticker] = f"{ticker}: {bad} of {rows} rows quarantined, none left to load"
+    return out
 
 
 def _judge(
     rows_in: int,
-    rows_quarantined: int,
-    cfg: ValidationConfig,
     gx_results: Sequence[Mapping[str, Any]],
 ) -> str | None:
     """The one-line reason the run fails, or None when it may load."""
@@ -169,12 +221,6 @@ def _judge(
                 f"Great Expectations and the row rules disagree on {r['check']}: "
                 f"{r['unexpected_count']} vs {r['rule_count']} unexpected rows (a bug)"
             )
-    share = rows_quarantined / rows_in
-    if share > cfg.max_quarantine_share:
-        return (
-            f"{rows_quarantined} of {rows_in} rows quarantined ({share:.1%}), above "
-            f"validation.max_quarantine_share = {cfg.max_quarantine_share:.1%}"
-        )
     return None
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,9 @@ def populate(url: str) -> None:
             base = 1000.0 * (k + 2) + 90
             for h, target in enumerate((dt.date(2019, 1, 2), dt.date(2019, 1, 3)), start=1):
                 wh.execute(
-                    "INSERT INTO stacklstm.forecasts VALUES (:t, :a, :h, :target, 'gru-1', :b, "
+                    "INSERT INTO stacklstm.forecasts (ticker, as_of_date, horizon, target_date, "
+                    "model_id, base_close, yhat_log_return, yhat_close, lower_close, upper_close, "
+                    "interval_level, published_at) VALUES (:t, :a, :h, :target, 'gru-1', :b, "
                     "0.001, :y, :lo, :hi, 0.8, :now)",
                     {"t": ticker, "a": AS_OF, "h": h, "target": target, "b": base,
                      "y": base + h, "lo": base - 10 * h, "hi": base + 12 * h, "now": now},
@@ -191,3 +195,94 @@ def test_page_on_postgresql_through_the_connection(
         assert c.get("/", params={"ticker": "^IXIC"}).status_code == 200
     with default_opener() as wh, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         wh.execute("CREATE TABLE stacklstm.page_must_not_write (a INTEGER)")
+
+
+@pytest.fixture
+def evidence_client(tmp_path: Path) -> Iterator[Any]:
+    """The page over the hand-made warehouse of tests/report/evidence_fixture.py."""
+    from stacklstm_fin.airflow.web import create_app
+    from tests.report.evidence_fixture import populate as populate_evidence
+
+    url = f"duckdb:///{tmp_path / 'evidence.duckdb'}"
+    populate_evidence(url)
+    with _client(create_app(lambda: connect(url, read_only=True))) as c:
+        yield c
+
+
+def _rows(html: str, css: str) -> list[list[str]]:
+    body = html.split(f'<table class="{css}">')[1].split("</table>")[0].split("<tbody>")[1]
+    return [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", body)]
+
+
+def test_page_shows_decisions_and_calibration_warnings(evidence_client: Any) -> None:
+    from tests.report.evidence_fixture import AAA_REASON, BBB_REASON, EXPECTED, WARNINGS
+
+    html = evidence_client.get("/").text
+    box = html.split('<div class="warning" id="calibration-warning" role="alert">')[1]
+    box = box.split("</div>")[0]
+    assert "Warning: 2 published interval series are miscalibrated" in box
+    assert "as-ofs 2017-12-07 .. 2018-12-07" in box
+    assert re.findall(r"<li>(.*?)</li>", box) == WARNINGS
+    assert html.index("calibration-warning") < html.index("Model leaderboard")
+    assert _rows(html, "decisions") == [
+        ["AAA", "gru (gru)", "250", "0.912", "0.0004", "0.0008", escape(AAA_REASON)],
+        ["BBB", "random_walk (random_walk)", "250", "0.995", "0.410", "0.410",
+         escape(BBB_REASON)],
+    ]  # fmt: skip
+    calibration = _rows(html, "calibration")
+    assert [(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in calibration] == [
+        (*key, *counts[1:4]) for key, counts in EXPECTED.items()
+    ]
+    assert [r[7] for r in calibration] == ["inside", "inside", *["OUTSIDE: too narrow"] * 2]
+    board = _rows(html, "leaderboard")
+    assert [(r[1], r[4]) for r in board] == [("gru", "0.95"), ("random_walk", "1.00")]
+
+
+def test_json_exposes_decisions_and_calibration(evidence_client: Any) -> None:
+    from tests.report.evidence_fixture import EXPECTED, WARNINGS
+
+    decisions = evidence_client.get("/api/decisions").json()
+    assert decisions["as_of"] == "2018-09-28"
+    assert [
+        (d["ticker"], d["model_id"], d["windows"], d["ratio"], d["p_value"], d["p_adjusted"])
+        for d in decisions["decisions"]
+    ] == [("AAA", "gru-1", 250, 0.912, 0.0004, 0.0008),
+          ("BBB", "random_walk-1", 250, 0.995, 0.41, 0.41)]  # fmt: skip
+    cal = evidence_client.get("/api/calibration").json()
+    assert (cal["start"], cal["end"]) == ("2017-12-07", "2018-12-07")
+    assert cal["warnings"] == WARNINGS
+    assert {
+        (r["ticker"], r["horizon"]): (r["published"], r["realized"], r["pending"], r["no_price"])
+        for r in cal["calibration"]
+    } == {k: v[:4] for k, v in EXPECTED.items()}
+    assert [r["calibrated"] for r in cal["calibration"]] == [True, True, False, False]
+
+
+def test_page_request_fits_no_model(evidence_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from stacklstm_fin.pipeline import evaluate
+    from stacklstm_fin.report import evidence
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a page request ran evaluate_range")
+
+    monkeypatch.setattr(evidence, "evaluate_range", refuse)
+    monkeypatch.setattr(evaluate, "_reference_halfwidths", refuse)
+    for path in ("/", "/api/calibration", "/api/decisions"):
+        assert evidence_client.get(path).status_code == 200
+
+
+def test_every_route_is_behind_the_guard(warehouse_url: str) -> None:
+    from fastapi import HTTPException
+
+    from stacklstm_fin.airflow.web import create_app
+
+    def deny() -> None:
+        raise HTTPException(401, "not authenticated")
+
+    app = create_app(lambda: connect(warehouse_url, read_only=True), dependencies=[deny])
+    paths = sorted(r.path for r in app.routes)  # type: ignore[attr-defined]
+    assert paths == ["/", "/api/calibration", "/api/decisions", "/api/forecasts",
+                     "/api/leaderboard", "/chart.svg"]  # fmt: skip
+    with _client(app) as c:
+        for path in paths:
+            assert c.get(path, params={"ticker": "^GSPC"}).status_code == 401, path

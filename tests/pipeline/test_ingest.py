@@ -59,6 +59,8 @@ def test_sample_ingest_twice_is_identical(tmp_path: Path, warehouse_url: str) ->
         ("^IXIC", 5031, dt.date(1999, 1, 4), AS_OF),
     ]
     assert (first["rows_loaded"], first["rows_quarantined"], first["success"]) == (10062, 0, True)
+    # No 1999-2018 session of either index is a 10-robust-sigma move (ADR 0009).
+    assert (first["warnings"], first["ticker_failures"]) == ([], {})
     assert second["up_to_date"] is True and second["run_id"] == first["run_id"]
 
 
@@ -134,7 +136,7 @@ def test_over_threshold_fails_and_loads_nothing(tmp_path: Path, warehouse_url: s
     share = n_bad / bad.height
     assert run.rows() == [(False, 0, run["failure"][0])]
     assert run["failure"][0] == (
-        f"{n_bad} of {bad.height} rows quarantined ({share:.1%}), above "
+        f"AAA: {n_bad} of {bad.height} rows quarantined ({share:.1%}), above "
         "validation.max_quarantine_share = 5.0%"
     )
     assert str(err.value).startswith(

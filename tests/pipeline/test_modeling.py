@@ -72,7 +72,7 @@ def snapshot(url: str) -> dict[str, tuple[int, str]]:
     out = {}
     with connect(url) as wh:
         for table in ("prices_daily", "validation_runs", "model_registry", "model_metrics",
-                      "forecasts", "prices_quarantine"):  # fmt: skip
+                      "forecasts", "prices_quarantine", "publication_decisions"):  # fmt: skip
             frame = wh.query(f"SELECT * FROM stacklstm.{table}")
             rows = sorted(repr(r) for r in frame.rows())
             out[table] = (frame.height, hashlib.sha256("\n".join(rows).encode()).hexdigest())
@@ -120,14 +120,18 @@ def test_run_leaves_candidates_champion_forecasts_and_views(base: Path) -> None:
     onnx_file = base / "data" / "models" / f"{champ['model_id']}.onnx"
     assert onnx_file.read_bytes() == champ["onnx"]
     assert {"keras", "onnxruntime", "polars"} <= set(json.loads(champ["package_versions"]))
-    assert set(registry["status"]) <= {"champion", "rejected"}
+    # The random walk stays a candidate: it publishes wherever the champion lacks evidence.
+    assert set(registry["status"]) <= {"champion", "rejected", "candidate"}
+    rw_status = registry.filter(pl.col("family") == "random_walk")["status"].to_list()
+    assert rw_status == ["candidate"]
     assert forecasts["ticker"].to_list() == TICKERS
     assert set(forecasts["model_id"]) == {champ["model_id"]}
     assert (forecasts["lower_close"] < forecasts["yhat_close"]).all()
     assert (forecasts["yhat_close"] < forecasts["upper_close"]).all()
     assert forecasts["target_date"].to_list() == [dt.date(2017, 1, 3)] * len(TICKERS)
     assert board.height == len(CANDIDATES) and board["rank"][0] == 1
-    assert accuracy.height == 0  # nothing realized yet: prices end at the as-of
+    # Every forecast shows, pending: prices end at the as-of.
+    assert accuracy.height == len(TICKERS) and set(accuracy["state"]) == {"pending"}
 
     # Accuracy against the known limit of the generator.
     rmse = dict(zip(metrics["family"], metrics["value"], strict=True))
@@ -165,8 +169,33 @@ def test_worse_challenger_leaves_the_champion(copy: Path) -> None:
     assert new is not None and new["model_id"] == old["model_id"]
     assert result["selection"]["promoted"] is False
     challenger = result["selection"]["ranking"][0][0]
-    assert statuses[challenger].startswith(f"does not beat champion {old['model_id']} on the")
+    assert statuses[challenger].startswith(
+        f"not significantly better than champion {old['model_id']} on the same"
+    ), statuses[challenger]
     assert published["model_id"].to_list() == [old["model_id"]]
+
+
+def test_an_earlier_as_of_after_a_later_one_is_refused_in_one_line(copy: Path) -> None:
+    cfg = make_config(copy)
+    with connect(cfg.warehouse_url) as wh:
+        run_all(cfg, wh, LATER)
+        before = snapshot(cfg.warehouse_url)
+    middle = dt.date(2017, 1, 13)
+    args = [sys.executable, "-m", "stacklstm_fin.cli", "run", "--as-of", middle.isoformat()]
+    env = {**os.environ, "STACKLSTM_PATHS__DATA_ROOT": str(cfg.data_root),
+           "STACKLSTM_WAREHOUSE__URL": cfg.warehouse_url}  # fmt: skip
+    overrides = copy / "cfg.toml"
+    overrides.write_text(_toml(SETTINGS))
+    out = subprocess.run([*args, "--config", str(overrides)], env=env, capture_output=True,
+                         text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        f"stacklstm-fin: error: as-of {middle}: the later as-of {LATER} is already trained; "
+        f"trainings run in date order (run {middle} before {LATER}, e.g. in a fresh "
+        f"warehouse), or forecast {middle} with `stacklstm-fin forecast` and the champion of "
+        "its time"
+    ]
+    assert snapshot(cfg.warehouse_url) == before  # nothing written
 
 
 def test_diverging_candidates_are_rejected_with_reason(copy: Path) -> None:
@@ -348,14 +377,20 @@ def test_backfill_forwards_and_backwards_publish_the_same(base: Path, tmp_path: 
         with connect(cfg.warehouse_url) as wh:
             summary = backfill(cfg, wh, dt.date(2017, 1, 3), dt.date(2017, 1, 6),
                                retrain_every=3, backwards=backwards)  # fmt: skip
-            frames.append(wh.query(
-                "SELECT * EXCLUDE (published_at) FROM stacklstm.forecasts "
-                "ORDER BY as_of_date, ticker, horizon").rows())  # fmt: skip
+            frames.append([
+                wh.query("SELECT * EXCLUDE (published_at) FROM stacklstm.forecasts "
+                         "ORDER BY as_of_date, ticker, horizon").rows(),
+                wh.query("SELECT * EXCLUDE (decided_at) FROM stacklstm.publication_decisions "
+                         "ORDER BY as_of, ticker").rows(),
+                wh.query("SELECT * FROM stacklstm.model_metrics "
+                         "ORDER BY model_id, split, ticker, horizon, metric").rows(),
+            ])  # fmt: skip
             prices = wh.scalar("SELECT MAX(session_date) FROM stacklstm.prices_daily")
         assert summary["sessions"] == 4 and summary["retrained"] == ["2017-01-03", "2017-01-06"]
         assert prices == dt.date(2017, 1, 6)
     assert frames[0] == frames[1]
-    assert len({row[1] for row in frames[0]}) == 5  # AS_OF plus the four sessions
+    assert len({row[1] for row in frames[0][0]}) == 5  # AS_OF plus the four sessions
+    assert len({row[0] for row in frames[0][1]}) == 3  # AS_OF and the two retrain dates
 
 
 @pytest.mark.postgres
@@ -376,4 +411,5 @@ def test_full_run_on_postgresql_is_idempotent(pg_url: str, tmp_path: Path) -> No
     assert second["selection"]["champion"] == first["selection"]["champion"]
     assert champ is not None and hashlib.sha256(champ["onnx"]).hexdigest() == champ["onnx_sha256"]
     assert sorted(board["candidate"]) == ["ewma", "lstm", "random_walk"]
-    assert latest.height == len(TICKERS) and accuracy.height == 0
+    assert latest.height == len(TICKERS)
+    assert accuracy.height == len(TICKERS) and set(accuracy["state"]) == {"pending"}

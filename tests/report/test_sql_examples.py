@@ -27,10 +27,16 @@ EXPECTED_COLUMNS = {
     "accuracy_by_horizon.sql": [
         "family", "horizon", "forecasts", "first_target", "last_target", "rmse_pct", "mae_pct",
         "bias_pct", "directional_forecasts", "hit_rate", "coverage", "nominal_level",
+        "mean_interval_score",
     ],
     "interval_coverage.sql": [
         "ticker", "horizon", "interval_level", "forecasts", "inside", "below", "above",
-        "coverage", "coverage_gap", "mean_width",
+        "coverage", "coverage_gap", "coverage_low", "coverage_high", "mean_interval_score",
+        "mean_width",
+    ],
+    "forecast_states.sql": [
+        "ticker", "horizon", "state", "forecasts", "first_target", "last_target",
+        "example_reason",
     ],
     "champion_changes.sql": [
         "period", "first_published", "last_published", "sessions", "candidate", "family",

@@ -114,3 +114,13 @@ def test_other_suffix_and_empty_path_are_refused(tmp_path: Path) -> None:
     with pytest.raises(SourceError) as err:
         FilesSource("").fetch(["A"], None, dt.date(2024, 1, 31))
     assert str(err.value).startswith("source.files.path: expected the path of a .csv or .parquet")
+
+
+def test_rows_after_the_end_are_counted_not_silently_dropped(csv_file: Path) -> None:
+    result = FilesSource(csv_file).fetch(["0700.HK", "AAPL"], None, dt.date(2024, 1, 2))
+
+    assert result.prices.height == 1
+    assert result.rows_after_end == {
+        "0700.HK": {"rows": 2, "first": "2024-01-03", "last": "2024-01-04"},
+        "AAPL": {"rows": 1, "first": "2024-01-03", "last": "2024-01-03"},
+    }

@@ -20,10 +20,10 @@ def reasons(
     prices: pl.DataFrame,
     calendar: TradingCalendar,
     cfg: ValidationConfig = ValidationConfig(),  # noqa: B008
-    prev_close: dict[str, float] | None = None,
+    history: pl.DataFrame | None = None,
 ) -> list[str | None]:
     days = calendar.sessions(START, dt.date(2019, 12, 31))
-    flags = rules.reason_flags(prices, cfg, days, prev_close=prev_close)
+    flags = rules.reason_flags(prices, cfg, days, history=history)
     return rules.reason_strings(flags).to_list()
 
 
@@ -59,41 +59,21 @@ def test_stale_runs_are_per_ticker_and_survive_a_broken_row(calendar: TradingCal
     assert got == [None, None, None, None, "negative_volume", stale, stale, stale]
 
 
-def test_a_spike_flags_itself_and_the_return_back(calendar: TradingCalendar) -> None:
-    """Returns are against the previous row: the honest row after a spike jumps too."""
+def test_a_reverted_spike_flags_itself_not_the_return_back(calendar: TradingCalendar) -> None:
+    """The honest row after a spike is judged against the level before it (ADR 0009)."""
     days = sessions(calendar, START, 5)
     rows = path("AAA", days)
     rows[2] = bar("AAA", days[2], 200.0)
     got = reasons(frame(rows), calendar)
-    assert got == [None, None, "extreme_return", "extreme_return", None]
-
-
-def test_extreme_return_threshold_is_exclusive(calendar: TradingCalendar) -> None:
-    days = sessions(calendar, START, 3)
-    limit = 0.25
-    just = 100.0 * math.exp(limit) * (1 - 1e-9)
-    over = just * math.exp(limit) * (1 + 1e-6)
-    rows = [bar("AAA", days[0], 100.0), bar("AAA", days[1], just), bar("AAA", days[2], over)]
-    cfg = ValidationConfig(max_abs_log_return=limit)
-    assert reasons(frame(rows), calendar, cfg) == [None, None, "extreme_return"]
-
-
-def test_prev_close_judges_the_first_row_and_bad_values_are_ignored(
-    calendar: TradingCalendar,
-) -> None:
-    prices = frame(path("AAA", sessions(calendar, START, 2)))
-    assert reasons(prices, calendar, prev_close={"AAA": 10.0}) == ["extreme_return", None]
-    assert reasons(prices, calendar, prev_close={"AAA": 100.0}) == [None, None]
-    for unusable in (0.0, -5.0, math.nan, math.inf):
-        assert reasons(prices, calendar, prev_close={"AAA": unusable}) == [None, None]
+    assert got == [None, None, "price_spike", None, None]
 
 
 def test_unsorted_input_keeps_its_row_order(calendar: TradingCalendar) -> None:
     days = sessions(calendar, START, 4)
     rows = path("AAA", days)
-    rows[3] = bar("AAA", days[3], 500.0)
+    rows[3] = bar("AAA", days[3], 500.0)  # the last session: nothing to judge it by yet
     got = reasons(frame(rows[::-1]), calendar)
-    assert got == ["extreme_return", None, None, None]
+    assert got == ["unconfirmed_move", None, None, None]
 
 
 def test_all_copies_of_a_duplicate_key_are_flagged(calendar: TradingCalendar) -> None:
@@ -129,7 +109,9 @@ def test_reason_order_is_stable_and_complete() -> None:
         "duplicate_key",
         "not_a_session",
         "stale_price",
-        "extreme_return",
+        "price_spike",
+        "level_shift",
+        "unconfirmed_move",
     )
 
 

@@ -19,18 +19,25 @@ from stacklstm_fin.validation import REASONS, validate_prices
 from stacklstm_fin.validation import expectations as gx_suite
 from tests.validation.frames import bar, frame, path, reasons_by_key, replace, sessions
 
-CFG = ValidationConfig(max_quarantine_share=0.25, stale_sessions=3, max_abs_log_return=0.25)
+CFG = ValidationConfig(max_quarantine_share=0.25, stale_sessions=3)
 START = dt.date(2019, 1, 2)
 MLK_DAY = dt.date(2019, 1, 21)  # XNYS closed
 
 
 def one_bad_row_of_each_kind(calendar: TradingCalendar) -> tuple[pl.DataFrame, dict]:
-    """Two tickers, 30 sessions each, one bad row per reason; the expected quarantine."""
+    """Four tickers, one bad row per reason; the expected quarantine."""
     days = sessions(calendar, START, 30)
     a = path("AAA", days)
     b = path("BBB", days, start=50.0)
-    # A level shift of +50% from BBB's 20th session on: only that row jumps.
+    # A real +50% move from BBB's 20th session on: loaded, with a warning.
     b[20:] = [bar("BBB", d, 75.0 * (1 + 0.001 * i)) for i, d in enumerate(days[20:])]
+    # CCC: a one-day x2 spike that reverts, then a x100 close without adj_close.
+    c = path("CCC", days, start=10.0)
+    c[10] = bar("CCC", days[10], c[10][5] * 2)
+    c[25:] = [replace(bar("CCC", r[1], r[5] * 100), adj_close=r[5]) for r in c[25:]]
+    # DDD: a x3 close on its last session, not yet confirmed by the next one.
+    d = path("DDD", days[:3], start=5.0)
+    d[2] = bar("DDD", days[2], 15.0)
     a[3] = replace(a[3], volume=None)
     a[5] = replace(a[5], adj_close=math.nan)
     a[7] = replace(a[7], low=0.0)
@@ -40,7 +47,11 @@ def one_bad_row_of_each_kind(calendar: TradingCalendar) -> tuple[pl.DataFrame, d
     a[15] = replace(a[15], open=-1.0, volume=-5.0)
     b[11] = replace(b[10], session_date=days[11])  # the same OHLC three sessions running
     b[12] = replace(b[10], session_date=days[12])
-    rows = [*a, *b, b[3], bar("BBB", MLK_DAY, b[12][5])]
+    rows = [*a, *b, b[3], bar("BBB", MLK_DAY, b[12][5]), *c, *d]
+    shift = (
+        f"level_shift (level shift x100.1 on {days[25]} without a matching adj_close change; "
+        "rows from this date are not loaded)"
+    )
     expected = {
         ("AAA", days[3]): ["null_value"],
         ("AAA", days[5]): ["non_finite"],
@@ -52,7 +63,15 @@ def one_bad_row_of_each_kind(calendar: TradingCalendar) -> tuple[pl.DataFrame, d
         ("BBB", days[3]): ["duplicate_key", "duplicate_key"],
         ("BBB", MLK_DAY): ["not_a_session"],
         ("BBB", days[12]): ["stale_price"],
-        ("BBB", days[20]): ["extreme_return"],
+        ("CCC", days[10]): [
+            f"price_spike (CCC {days[10]}: +69.4% log return, no robust sigma (under 20 "
+            f"prior returns), reverted on {days[11]}; not loaded)"
+        ],
+        **{("CCC", day): [shift] for day in days[25:]},
+        ("DDD", days[2]): [
+            f"unconfirmed_move (DDD {days[2]}: +109.8% log return, no robust sigma (under 20 "
+            "prior returns), is the batch's last session; held until the next one)"
+        ],
     }
     return frame(rows), expected
 
@@ -63,7 +82,7 @@ def test_one_bad_row_of_each_kind_lands_exactly_in_quarantine(calendar: TradingC
 
     assert reasons_by_key(result.quarantined) == expected
     assert result.success is True and result.failure is None
-    assert (result.rows_in, result.rows_quarantined, result.rows_loaded) == (62, 12, 50)
+    assert (result.rows_in, result.rows_quarantined, result.rows_loaded) == (95, 18, 77)
     assert result.clean.schema == pl.Schema(PRICE_SCHEMA)
     assert result.quarantined.columns == ["row_index", *PRICE_COLUMNS, "reason"]
     # row_index points back at the row's position in the input.
@@ -75,8 +94,19 @@ def test_one_bad_row_of_each_kind_lands_exactly_in_quarantine(calendar: TradingC
         )
     bad_keys = set(expected)
     clean_keys = set(result.clean.select("ticker", "session_date").rows())
-    assert clean_keys.isdisjoint(bad_keys) and len(clean_keys) == 50
-    assert set(REASONS) <= {r for rs in expected.values() for x in rs for r in x.split(";")}
+    assert clean_keys.isdisjoint(bad_keys) and len(clean_keys) == 77
+    codes = {r for rs in expected.values() for x in rs for r in x.split(" (")[0].split(";")}
+    assert set(REASONS) <= codes
+    days = sessions(calendar, START, 30)
+    warning = (
+        f"BBB {days[20]}: +38.7% log return, no robust sigma (under 20 prior returns), "
+        "persisted: loaded"
+    )
+    held = expected[("DDD", days[2])][0][len("unconfirmed_move (") : -1] + ": not loaded"
+    assert result.warnings == (warning, held)
+    assert result.report["warnings"] == [warning, held]
+    stop = expected[("CCC", days[25])][0][len("level_shift (") : -1]
+    assert result.ticker_failures == result.report["ticker_failures"] == {"CCC": stop}
 
 
 def test_gx_unexpected_counts_equal_rule_counts(calendar: TradingCalendar) -> None:
@@ -129,11 +159,11 @@ def test_over_the_threshold_nothing_loads(calendar: TradingCalendar) -> None:
 
     assert result.success is False
     assert result.failure == (
-        "2 of 20 rows quarantined (10.0%), above validation.max_quarantine_share = 5.0%"
+        "AAA: 2 of 20 rows quarantined (10.0%), above validation.max_quarantine_share = 5.0%"
     )
     assert result.clean.is_empty() and result.clean.schema == pl.Schema(PRICE_SCHEMA)
     assert (result.rows_loaded, result.rows_quarantined) == (0, 2)
-    with pytest.raises(ValidationFailedError, match=r"^validation failed: 2 of 20 rows"):
+    with pytest.raises(ValidationFailedError, match=r"^validation failed: AAA: 2 of 20 rows"):
         result.raise_for_failure()
 
 
@@ -146,14 +176,72 @@ def test_at_the_threshold_the_rest_loads(calendar: TradingCalendar) -> None:
     result.raise_for_failure()
 
 
-def test_prev_close_catches_a_jump_on_the_first_incremental_row(
+def test_a_ticker_over_the_share_loads_nothing_and_the_others_load(
     calendar: TradingCalendar,
 ) -> None:
+    days = sessions(calendar, START, 20)
+    a = path("AAA", days)
+    a[4], a[9] = replace(a[4], close=None), replace(a[9], volume=-1.0)
+    b = path("BBB", days)
+    b[4] = replace(b[4], volume=-1.0)
+    result = validate_prices(frame([*a, *b]), ValidationConfig(max_quarantine_share=0.05), calendar)
+    assert (result.success, result.failure) == (True, None)
+    assert result.ticker_failures == {
+        "AAA": "AAA: 2 of 20 rows quarantined (10.0%), above validation.max_quarantine_share = 5.0%"
+    }
+    assert result.clean["ticker"].unique().to_list() == ["BBB"]
+    assert (result.rows_in, result.rows_quarantined, result.rows_loaded) == (40, 3, 19)
+
+
+def test_the_share_is_not_judged_for_a_small_nightly_batch(calendar: TradingCalendar) -> None:
+    """One bad row of two (50%): that ticker has nothing to load, the other one loads."""
+    days = sessions(calendar, START, 1)
+    rows = [bar("AAA", days[0], 10.0), replace(bar("BBB", days[0], 10.0), volume=-1.0)]
+    result = validate_prices(frame(rows), ValidationConfig(max_quarantine_share=0.05), calendar)
+    assert (result.success, result.failure) == (True, None)
+    assert result.ticker_failures == {"BBB": "BBB: 1 of 1 rows quarantined, none left to load"}
+    assert (result.rows_loaded, result.rows_quarantined) == (1, 1)
+    assert reasons_by_key(result.quarantined) == {("BBB", days[0]): ["negative_volume"]}
+
+
+def test_a_nightly_batch_with_every_row_bad_fails(calendar: TradingCalendar) -> None:
+    days = sessions(calendar, START, 1)
+    rows = [replace(bar(t, days[0], 10.0), close=-10.0) for t in ("AAA", "BBB")]
+    result = validate_prices(frame(rows), ValidationConfig(), calendar)
+    assert result.success is False and result.clean.is_empty()
+    assert result.failure == (
+        "AAA: 1 of 1 rows quarantined, none left to load; "
+        "BBB: 1 of 1 rows quarantined, none left to load"
+    )
+
+
+def test_a_batch_of_held_rows_only_succeeds_and_loads_nothing(calendar: TradingCalendar) -> None:
+    """Held rows are not bad: the next run judges them (ADR 0009)."""
+    days = sessions(calendar, START, 2)
+    history = pl.DataFrame(
+        {"ticker": ["AAA"], "session_date": [days[0]], "close": [10.0], "adj_close": [10.0]}
+    )
+    result = validate_prices(frame([bar("AAA", days[1], 20.0)]), CFG, calendar, history=history)
+    assert (result.success, result.rows_loaded, result.ticker_failures) == (True, 0, {})
+    assert result.quarantined["reason"].to_list() == [
+        f"unconfirmed_move (AAA {days[1]}: +69.3% log return, no robust sigma (under 20 prior "
+        "returns), is the batch's last session; held until the next one)"
+    ]
+
+
+def test_history_judges_a_jump_on_the_first_incremental_row(calendar: TradingCalendar) -> None:
     new = frame(path("AAA", sessions(calendar, dt.date(2019, 3, 4), 3)))
-    jumped = validate_prices(new, CFG, calendar, prev_close={"AAA": 60.0, "BBB": 1.0})
-    assert reasons_by_key(jumped.quarantined) == {("AAA", dt.date(2019, 3, 4)): ["extreme_return"]}
-    assert validate_prices(new, CFG, calendar, prev_close={"AAA": 99.0}).rows_quarantined == 0
-    assert validate_prices(new, CFG, calendar).rows_quarantined == 0
+    history = pl.DataFrame(
+        {"ticker": ["AAA"], "session_date": [dt.date(2019, 3, 1)], "close": [60.0],
+         "adj_close": [60.0]}
+    )  # fmt: skip
+    jumped = validate_prices(new, CFG, calendar, history=history)
+    assert jumped.rows_quarantined == 0 and jumped.rows_loaded == 3
+    assert jumped.warnings == (
+        "AAA 2019-03-04: +51.1% log return, no robust sigma (under 20 prior returns), "
+        "persisted: loaded",
+    )
+    assert validate_prices(new, CFG, calendar).warnings == ()
 
 
 def test_christmas_2018_is_not_a_session(calendar: TradingCalendar) -> None:
