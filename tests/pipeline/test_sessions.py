@@ -45,8 +45,9 @@ def config(tmp_path: Path, url: str, **overrides: Any) -> Any:
 def publish_fake(wh: Any, day: dt.date, tickers: tuple[str, ...]) -> None:
     for ticker in tickers:
         wh.execute(
-            "INSERT INTO stacklstm.forecasts VALUES (:t, :d, 1, :d, 'm', 1, 0, 1, 1, 1, 0.8, "
-            "CURRENT_TIMESTAMP)",
+            "INSERT INTO stacklstm.forecasts (ticker, as_of_date, horizon, target_date, model_id, "
+            "base_close, yhat_log_return, yhat_close, lower_close, upper_close, interval_level, "
+            "published_at) VALUES (:t, :d, 1, :d, 'm', 1, 0, 1, 1, 1, 0.8, CURRENT_TIMESTAMP)",
             {"t": ticker, "d": day},
         )
 
