@@ -10,7 +10,7 @@
 # Then a point-in-time backfill of the last ~60 sessions before AS_OF and the HTML report.
 #
 # Environment: CONFIG (default stacklstm_fin.example.toml), AS_OF (2018-12-31),
-# BACKFILL_START (2018-10-04),
+# BACKFILL_START (2018-10-04), BACKFILL_END (2018-12-28, the session before AS_OF),
 # BIN (the virtualenv's bin folder, default .venv/bin).
 set -euo pipefail
 
@@ -20,6 +20,7 @@ BIN="${BIN:-$REPO/.venv/bin}"
 CONFIG="${CONFIG:-stacklstm_fin.example.toml}"
 AS_OF="${AS_OF:-2018-12-31}"
 BACKFILL_START="${BACKFILL_START:-2018-10-04}"
+BACKFILL_END="${BACKFILL_END:-2018-12-28}"
 
 export AIRFLOW_HOME="$REPO/airflow_home"
 export AIRFLOW__CORE__LOAD_EXAMPLES=False
@@ -78,15 +79,16 @@ if ! grep -q "No data found" "$LOGS/import-errors.log"; then
   exit 1
 fi
 echo "==> DAGs: $("$BIN/airflow" dags list -o plain 2>/dev/null | awk '/^stacklstm_/ {print $1}' | xargs)"
-# The scheduled market-data run of that day (22:30 UTC), then the nightly retrain for the
-# as-of its prices event would carry.
+# The scheduled market-data run of that day (22:30 UTC): it loads the history up to AS_OF.
 step "stacklstm_market_data" "$BIN/airflow" dags test stacklstm_market_data "${AS_OF}T22:30:00+00:00"
+# Point-in-time history for the accuracy views, the notebook and the report: the ~60
+# sessions before AS_OF, retraining every 20 sessions, each day forecast by its champion.
+# It runs before the nightly of AS_OF because trainings run in date order (ADR 8).
+step "backfill ${BACKFILL_START}..${BACKFILL_END}" "$BIN/stacklstm-fin" backfill \
+  --config "$STACKLSTM_CONFIG" --start "$BACKFILL_START" --end "$BACKFILL_END" --retrain-every 20
+# Then the nightly retrain for the as-of the prices event carries.
 step "stacklstm_nightly_retrain" "$BIN/airflow" dags test stacklstm_nightly_retrain \
   "${AS_OF}T22:30:00+00:00" --conf "{\"as_of\": \"$AS_OF\"}"
-# Point-in-time history for the accuracy views, the notebook and the report: the last
-# ~60 sessions of 2018, retraining every 20 sessions, each day forecast by its champion.
-step "backfill from ${BACKFILL_START}" "$BIN/stacklstm-fin" backfill \
-  --config "$STACKLSTM_CONFIG" --start "$BACKFILL_START" --end "$AS_OF" --retrain-every 20
 after="$(fingerprint)"
 step "report" "$BIN/stacklstm-fin" report --config "$STACKLSTM_CONFIG" --as-of "$AS_OF"
 

@@ -240,6 +240,45 @@ class AirflowConfig:
     train_queue: str = "default"
     train_pool: str = "default_pool"
     warehouse_conn_id: str = "stacklstm_warehouse"
+    # The DAGs' owner (shown in the UI, used by notifications).
+    owner: str = "stacklstm"
+    # The nightly works through at most this many sessions without forecasts per run,
+    # looking back at most lookback_sessions validated sessions (older gaps: the backfill).
+    max_sessions_per_run: int = 5
+    lookback_sessions: int = 20
+    # stacklstm_backfill: the longest range one run accepts, and sessions per forecast chunk.
+    max_backfill_sessions: int = 260
+    forecast_chunk_sessions: int = 20
+    # execution_timeout of one training task (a candidate of one as-of).
+    train_timeout_minutes: int = 120
+    # Failure notifications (off by default): a webhook that gets a JSON POST, and/or the
+    # dotted path of a BaseNotifier subclass that takes no arguments (e.g. your SmtpNotifier).
+    notify_webhook_url: str = ""
+    notifier: str = ""
+    # Deadline alert: forecasts published within this many minutes after the nightly run
+    # was queued (the prices announcement, ~22:30 UTC); 0 = no deadline.
+    publish_deadline_minutes: int = 0
+
+    def __post_init__(self) -> None:
+        _check_range("airflow.max_sessions_per_run", self.max_sessions_per_run, 1, 250)
+        _check_range("airflow.lookback_sessions", self.lookback_sessions, 1, 2_500)
+        _check_range("airflow.max_backfill_sessions", self.max_backfill_sessions, 1, 10_000)
+        _check_range("airflow.forecast_chunk_sessions", self.forecast_chunk_sessions, 1, 10_000)
+        _check_range("airflow.train_timeout_minutes", self.train_timeout_minutes, 1, 7 * 24 * 60)
+        _check_range("airflow.publish_deadline_minutes", self.publish_deadline_minutes, 0,
+                     7 * 24 * 60)  # fmt: skip
+        if self.notifier and not all(p.isidentifier() for p in self.notifier.split(".")):
+            raise ConfigError(
+                f"airflow.notifier: expected a dotted path such as "
+                f"'mypackage.notifiers.OnCallNotifier', got {self.notifier!r}"
+            )
+        if self.notify_webhook_url and not self.notify_webhook_url.startswith(
+            ("http://", "https://")
+        ):
+            raise ConfigError(
+                f"airflow.notify_webhook_url: expected an http(s) URL, got "
+                f"{self.notify_webhook_url!r}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)

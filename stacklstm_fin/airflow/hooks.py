@@ -134,8 +134,15 @@ def warehouse_url(cfg: Config) -> tuple[str, str]:
     return connection_url(conn), f"connection {conn_id}"
 
 
-def open_warehouse(cfg: Config, *, read_only: bool = False) -> Warehouse:
-    """Connect to the deployment's warehouse (connection first, then config)."""
+def open_warehouse(
+    cfg: Config, *, read_only: bool = False, lock_timeout: float | None = None
+) -> Warehouse:
+    """Connect to the deployment's warehouse (connection first, then config).
+
+    ``lock_timeout`` (seconds) overrides ``warehouse.lock_timeout_seconds`` for a
+    caller that must answer quickly (the Forecasts page).
+    """
     url, origin = warehouse_url(cfg)
     log.info("warehouse %s (from %s)", redact_url(url), origin)
-    return connect(url, read_only=read_only, lock_timeout=cfg.warehouse.lock_timeout_seconds)
+    wait = cfg.warehouse.lock_timeout_seconds if lock_timeout is None else lock_timeout
+    return connect(url, read_only=read_only, lock_timeout=wait)

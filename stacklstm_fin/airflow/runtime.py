@@ -28,7 +28,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from airflow.sdk.definitions.retry_policy import ExceptionRetryPolicy, RetryAction, RetryRule
+from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
 
 from stacklstm_fin.calendar import parse_date
 from stacklstm_fin.config import Config, load_config
@@ -36,6 +36,7 @@ from stacklstm_fin.exceptions import SourceError, StackLSTMError, WarehouseLocke
 
 CONFIG_ENV = "STACKLSTM_CONFIG"
 AS_OF_KEY = "as_of"
+CATCH_UP_KEY = "catch_up"
 
 
 class AsOfMissingError(StackLSTMError):
@@ -95,6 +96,31 @@ def as_of_from_context(context: Mapping[str, Any]) -> tuple[dt.date, str]:
     return run_as_of(requested, logical_date, extras)
 
 
+def nightly_bounds(
+    context: Mapping[str, Any], calendar_snap: Any
+) -> tuple[dt.date | None, dt.date | None, str]:
+    """``(exact, upto, origin)`` of a nightly run, for :func:`sessions.plan_nightly`.
+
+    - ``{"catch_up": true}`` (the follow-up run): every session up to the newest loaded;
+    - ``{"as_of": ...}``: exactly that session (snapped with ``calendar_snap``);
+    - triggering prices events: up to the newest loaded session (an event says that
+      prices arrived; which sessions are loaded, the warehouse says: the events of a
+      burst may be consumed together, or by no run at all);
+    - a logical date (the sweep, ``airflow dags test``): up to that date (snapped);
+    - none of these: :class:`AsOfMissingError`.
+    """
+    params = context.get("params") or {}
+    if params.get(CATCH_UP_KEY):
+        return None, None, "conf catch_up"
+    day, origin = as_of_from_context(context)
+    if origin == "triggering asset event":
+        return None, None, origin
+    session = calendar_snap(day)
+    if origin == "conf as_of":
+        return session, None, origin
+    return None, session, origin
+
+
 def no_retry_on_bad_input(*retryable: type[BaseException]) -> ExceptionRetryPolicy:
     """Retry ``retryable`` (vendor, lock) errors; fail at once on any other input error.
 
@@ -111,6 +137,29 @@ def no_retry_on_bad_input(*retryable: type[BaseException]) -> ExceptionRetryPoli
         )
     )
     return ExceptionRetryPolicy(rules=rules)
+
+
+# A DuckDB file is held by one writer at a time. The longest holds a task can meet are one
+# session's load or one promotion (ONNX export included) of another run or a backfill chunk:
+# seconds to a few minutes. Six retries from 1 min doubling to at most 10 min wait about
+# 35 min in all, which outlasts any of them; a lock that persists longer is an incident.
+LOCK_RETRIES = 6
+LOCK_RETRY_ARGS: dict[str, Any] = {
+    "retries": LOCK_RETRIES,
+    "retry_delay": dt.timedelta(minutes=1),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": dt.timedelta(minutes=10),
+}
+# execution_timeout of each kind of task: generous, but a hung task ends and alerts.
+TIMEOUT_QUICK = dt.timedelta(minutes=10)  # a plan, a check, an announcement
+TIMEOUT_WAREHOUSE = dt.timedelta(minutes=30)  # one load, one dataset, one publish
+TIMEOUT_PROMOTE = dt.timedelta(minutes=60)  # selection with ONNX export and parity
+TIMEOUT_BACKFILL_STEP = dt.timedelta(hours=3)  # a range's ingest, a forecast chunk
+
+
+def train_timeout(minutes: int) -> dt.timedelta:
+    """execution_timeout of one training task (``airflow.train_timeout_minutes``)."""
+    return dt.timedelta(minutes=minutes)
 
 
 # The vendor and a busy DuckDB file are worth retrying; the rest of our errors are not.

@@ -87,12 +87,18 @@ _FORECAST_COLUMNS = [
 ]  # fmt: skip
 
 
+PAGE_LOCK_TIMEOUT_SECONDS = 5.0
+
+
 def default_opener() -> Any:
     """The deployment's warehouse, read-only: connection ``stacklstm_warehouse`` or config."""
     from stacklstm_fin.airflow import runtime
     from stacklstm_fin.airflow.hooks import open_warehouse
 
-    wh = open_warehouse(runtime.load(), read_only=True)
+    cfg = runtime.load()
+    # A page answers within seconds: busy (503) rather than waiting as long as a task would.
+    wait = min(cfg.warehouse.lock_timeout_seconds, PAGE_LOCK_TIMEOUT_SECONDS)
+    wh = open_warehouse(cfg, read_only=True, lock_timeout=wait)
     if wh.dialect == "postgresql":
         wh.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
     return wh

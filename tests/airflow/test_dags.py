@@ -69,7 +69,7 @@ def test_market_data_is_idempotent_per_logical_date(
 ) -> None:
     first = run_dag(tiny_config, "stacklstm_market_data", logical_date=SCHEDULED)
     assert first["state"] == "success", first["output"][-4000:]
-    assert "as_of 2018-12-31 (from logical date, session 2018-12-31)" in first["output"]
+    assert "as_of 2018-12-31 (from logical date, a XNYS session)" in first["output"]
     with warehouse_of(tiny_config) as wh:
         runs = table(wh, "validation_runs")
         before = {name: table(wh, name) for name in ("prices_daily", "validation_runs",
@@ -86,10 +86,21 @@ def test_market_data_is_idempotent_per_logical_date(
 
     again = run_dag(tiny_config, "stacklstm_market_data", logical_date=SCHEDULED)
     assert again["state"] == "success", again["output"][-4000:]
-    # Christmas 2018: the run snaps to the session before and changes nothing either.
+    # A session loaded before is no new session: no prices event, so no second nightly.
+    assert states(again) == {"extract": "success", "validate_and_load": "success",
+                             "announce": "skipped"}  # fmt: skip
+    assert "every ticker had its bar before this run" in again["output"]
+    assert run_events(airflow_db, "stacklstm.prices_daily", again) == []
+    # Christmas 2018: an exchange holiday loads nothing, announces nothing, and says so.
     holiday = run_dag(tiny_config, "stacklstm_market_data", logical_date="2018-12-25T22:30:00Z")
     assert holiday["state"] == "success", holiday["output"][-4000:]
-    assert "as_of 2018-12-25 (from logical date, session 2018-12-24)" in holiday["output"]
+    assert states(holiday) == {"extract": "skipped", "validate_and_load": "skipped",
+                               "announce": "skipped"}  # fmt: skip
+    assert (
+        "as_of 2018-12-25 (from logical date) is not a XNYS session (an exchange holiday or a "
+        "weekend): nothing to load, no prices event, no nightly" in holiday["output"]
+    )
+    assert run_events(airflow_db, "stacklstm.prices_daily", holiday) == []
     with warehouse_of(tiny_config) as wh:
         for name, frame in before.items():
             assert table(wh, name).equals(frame), name
@@ -104,19 +115,22 @@ def test_nightly_retrain_publishes_forecasts_for_the_as_of(
     nightly = run_dag(tiny_config, "stacklstm_nightly_retrain", conf={"as_of": AS_OF})
     assert nightly["state"] == "success", nightly["output"][-4000:]
     assert states(nightly) == {
-        "build_dataset": "success",
+        "plan": "success",
+        "build_dataset[0]": "success",
         "train[0]": "success",
         "train[1]": "success",
         "train[2]": "success",
         "select_export_promote": "success",
         "forecast_publish": "success",
         "write_report": "success",
+        "more_sessions_pending": "success",
+        "follow_up": "skipped",  # no session left without forecasts
     }
+    assert "as_of 2018-12-31 (from conf as_of): re-running that session" in nightly["output"]
     reports = sorted(p.name for p in (tiny_config.parent / "data" / "reports").glob("*.html"))
     assert reports == ["stacklstm-report-2018-12-31.html"]
-    assert sorted(i["rendered_map_index"] for k, i in nightly["tasks"].items() if "[" in k) == [
-        "ewma", "lstm", "random_walk",
-    ]  # fmt: skip
+    labels = sorted(i["rendered_map_index"] for k, i in nightly["tasks"].items() if "train[" in k)
+    assert labels == ["2018-12-31 ewma", "2018-12-31 lstm", "2018-12-31 random_walk"]
     with warehouse_of(tiny_config) as wh:
         registry = table(wh, "model_registry")
         forecasts = table(wh, "forecasts")
@@ -136,7 +150,7 @@ def test_nightly_retrain_publishes_forecasts_for_the_as_of(
     assert (forecasts["lower_close"] <= forecasts["yhat_close"]).all()
     assert (forecasts["yhat_close"] <= forecasts["upper_close"]).all()
     assert run_events(airflow_db, "stacklstm.forecasts", nightly) == [
-        {"as_of": AS_OF, "model_id": champion["model_id"]}
+        {"as_of": AS_OF, "sessions": [AS_OF], "model_id": champion["model_id"]}
     ]
 
     # A second run changes no published row (published_at included).
@@ -150,7 +164,7 @@ def test_nightly_retrain_publishes_forecasts_for_the_as_of(
 def test_nightly_without_an_as_of_fails_at_once(airflow_db: Path, tiny_config: Path) -> None:
     result = run_dag(tiny_config, "stacklstm_nightly_retrain", logical_date=None)
     assert result["state"] == "failed"
-    build = result["tasks"]["build_dataset"]
+    build = result["tasks"]["plan"]
     assert (build["state"], build["try_number"]) == ("failed", 1)  # not retried
     assert result["tasks"]["forecast_publish"]["state"] == "upstream_failed"
     assert "as_of: this run has no logical date and no triggering asset event" in result["output"]
@@ -271,7 +285,7 @@ def test_airflow_native_backfill_accepts_the_market_data_dag(airflow_db: Path) -
         env=env, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
-    # Every weekday at 22:30 UTC; the holiday's run snaps to the session before.
+    # Every weekday at 22:30 UTC; the holiday's run (12-25) skips: no load, no event.
     runs = [line.split("|")[1].strip() for line in done.stdout.splitlines()
             if line.startswith("| 2018")]  # fmt: skip
     assert runs == [

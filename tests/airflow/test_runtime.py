@@ -107,6 +107,31 @@ def test_a_run_without_any_as_of_fails_and_says_how_to_pass_one() -> None:
     )
 
 
+def test_which_sessions_a_nightly_run_works_on() -> None:
+    from stacklstm_fin.airflow.runtime import AsOfMissingError, nightly_bounds
+
+    def snap(day: dt.date) -> dt.date:  # Christmas 2018 snaps to the 24th
+        return dt.date(2018, 12, 24) if day == dt.date(2018, 12, 25) else day
+
+    sweep = dt.datetime(2018, 12, 25, 2, 30, tzinfo=dt.UTC)
+    burst = events({"as_of": "2018-12-26"}, {"as_of": "2018-12-27"})
+    assert nightly_bounds(context(params={"catch_up": True}, triggering=burst), snap) == (
+        None, None, "conf catch_up",
+    )  # fmt: skip
+    assert nightly_bounds(context(params={"as_of": "2018-12-25"}), snap) == (
+        dt.date(2018, 12, 24), None, "conf as_of",
+    )  # fmt: skip
+    # The events say "new prices"; the warehouse says up to which session.
+    assert nightly_bounds(context(triggering=burst), snap) == (
+        None, None, "triggering asset event",
+    )  # fmt: skip
+    assert nightly_bounds(context(logical_date=sweep), snap) == (
+        None, dt.date(2018, 12, 24), "logical date",
+    )  # fmt: skip
+    with pytest.raises(AsOfMissingError):
+        nightly_bounds(context(), snap)
+
+
 def test_a_malformed_as_of_names_the_field() -> None:
     from stacklstm_fin.airflow.runtime import run_as_of
 
