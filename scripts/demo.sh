@@ -84,7 +84,7 @@ step "stacklstm_market_data" "$BIN/airflow" dags test stacklstm_market_data "${A
 # Point-in-time history for the accuracy views, the notebook and the report: the ~60
 # sessions before AS_OF, retraining every 20 sessions, each day forecast by its champion.
 # It runs before the nightly of AS_OF because trainings run in date order (ADR 8).
-step "backfill ${BACKFILL_START}..${BACKFILL_END}" "$BIN/stacklstm-fin" backfill \
+step "backfill to ${BACKFILL_END}" "$BIN/stacklstm-fin" backfill \
   --config "$STACKLSTM_CONFIG" --start "$BACKFILL_START" --end "$BACKFILL_END" --retrain-every 20
 # Then the nightly retrain for the as-of the prices event carries.
 step "stacklstm_nightly_retrain" "$BIN/airflow" dags test stacklstm_nightly_retrain \
