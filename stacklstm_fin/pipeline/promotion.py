@@ -252,7 +252,10 @@ def ticker_decisions(
             ticker=ticker, model_id=chosen, champion_model_id=live["model_id"],
             champion_family=live["family"], horizon=sel.horizon, windows=ev.windows,
             champion_loss=ev.loss, random_walk_loss=ev.reference_loss, ratio=ev.ratio,
-            dm_stat=ev.dm_stat, p_value=ev.p_value, p_adjusted=p,
+            # No test when the champion is the random walk itself: NULL, not p = 0.5.
+            dm_stat=math.nan if is_rw else ev.dm_stat,
+            p_value=math.nan if is_rw else ev.p_value,
+            p_adjusted=math.nan if is_rw else p,
             significance=sel.significance, correction=sel.correction, reason=why,
         ))  # fmt: skip
     return out

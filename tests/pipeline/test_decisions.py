@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from types import SimpleNamespace
 
 import numpy as np
@@ -47,6 +48,7 @@ def test_the_network_is_published_only_where_it_beats_the_random_walk() -> None:
     everywhere = ticker_decisions(cfg, ds, rw, 0 * pred, "rw-1")  # type: ignore[arg-type]
     assert {d.model_id for d in everywhere} == {"rw-1"}
     assert {d.reason for d in everywhere} == {"the champion is the random walk"}
+    assert all(math.isnan(d.p_value) and math.isnan(d.p_adjusted) for d in everywhere)
 
 
 def test_decisions_are_read_as_of_a_date(warehouse_url: str) -> None:
