@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import shutil
 import struct
@@ -149,6 +150,8 @@ def _browser() -> str | None:
 def test_report_renders_in_headless_chromium(analyst_duckdb: str, tmp_path: Path) -> None:
     browser = _browser()
     if browser is None:
+        if os.environ.get("CI") == "true":  # .ci/run installs it: a missing one is a failure
+            pytest.fail("no Chromium on PATH under CI=true; .ci/run installs Debian's chromium")
         pytest.skip("no Chromium on PATH (apt-get install chromium) for the screenshot")
     with connect(analyst_duckdb, read_only=True) as wh:
         page = render_report(wh, dt.date(2016, 12, 15), tmp_path)
