@@ -38,36 +38,17 @@ class ReportError(StackLSTMError):
     """The warehouse holds nothing to report for the requested date."""
 
 
-# The model_leaderboard view (migration 0004) as of a date: keep the two in step.
+# The model_leaderboard view (migration 0004) as of a date, from the same view.
 LEADERBOARD_SQL = """
-WITH newest AS (
-    SELECT MAX(as_of) AS as_of FROM stacklstm.model_registry WHERE as_of <= :as_of
-),
-pooled AS (
-    SELECT model_id,
-           MAX(CASE WHEN metric = 'rmse' AND horizon = 0 THEN value END) AS test_rmse,
-           MAX(CASE WHEN metric = 'mae' AND horizon = 0 THEN value END) AS test_mae,
-           MAX(CASE WHEN metric = 'mase' AND horizon = 0 THEN value END) AS test_mase,
-           MAX(CASE WHEN metric = 'directional_accuracy' AND horizon = 0 THEN value END)
-               AS test_directional_accuracy,
-           MAX(CASE WHEN metric = 'dm_pvalue' AND horizon = 0 THEN value END)
-               AS dm_pvalue_vs_random_walk,
-           MAX(CASE WHEN metric = 'score_vs_random_walk' THEN value END) AS score_vs_random_walk
-    FROM stacklstm.model_metrics
-    WHERE split = 'test' AND ticker = '*'
-    GROUP BY model_id
-)
-SELECT r.as_of,
-       RANK() OVER (ORDER BY p.score_vs_random_walk ASC NULLS LAST,
-                             p.test_rmse ASC NULLS LAST) AS rank,
-       r.model_id, r.candidate, r.family, r.status,
-       p.test_rmse, p.test_mae, p.test_mase, p.test_directional_accuracy,
-       p.dm_pvalue_vs_random_walk, r.parity_max_abs_diff, r.status_reason,
-       p.score_vs_random_walk
-FROM stacklstm.model_registry AS r
-JOIN newest AS n ON r.as_of = n.as_of
-LEFT JOIN pooled AS p ON p.model_id = r.model_id
-ORDER BY rank, r.candidate
+SELECT as_of,
+       RANK() OVER (ORDER BY score_vs_random_walk ASC NULLS LAST,
+                             test_rmse ASC NULLS LAST) AS rank,
+       model_id, candidate, family, status, test_rmse, test_mae, test_mase,
+       test_directional_accuracy, dm_pvalue_vs_random_walk, parity_max_abs_diff,
+       status_reason, score_vs_random_walk
+FROM stacklstm.model_test_metrics
+WHERE as_of = (SELECT MAX(as_of) FROM stacklstm.model_registry WHERE as_of <= :as_of)
+ORDER BY rank, candidate
 """
 
 CHAMPION_SQL = """
