@@ -184,7 +184,9 @@ def stacklstm_backfill() -> None:
         .partial(tickers=tickers)
         .expand(run=runs, candidate=_CANDIDATES)
     )
-    promoted = tasks.select_export_promote.override(max_active_tis_per_dag=1)(runs, tickers)
+    promoted = tasks.select_export_promote.override(max_active_tis_per_dag=1)(
+        runs, tickers, history=True
+    )
     trained >> promoted
     forecasts = (
         forecast_chunk.override(max_active_tis_per_dag=1)

@@ -61,9 +61,12 @@ def train(run: dict[str, str], candidate: str, tickers: list[str] | None = None)
 
 @task(retry_policy=runtime.LOCK_RETRY, execution_timeout=runtime.TIMEOUT_PROMOTE)
 def select_export_promote(
-    runs: list[dict[str, str]], tickers: list[str] | None = None
+    runs: list[dict[str, str]], tickers: list[str] | None = None, history: bool = False
 ) -> list[dict[str, Any]]:
-    """Per as-of in date order: record the candidates, export the best, promote honestly."""
+    """Per as-of in date order: record the candidates, export the best, promote honestly.
+
+    ``history``: the backfill's retrains, allowed below an as-of the nightly already trained.
+    """
     from stacklstm_fin.airflow.hooks import open_warehouse
     from stacklstm_fin.pipeline.modeling import PreparedRun
     from stacklstm_fin.pipeline.promotion import select_and_promote
@@ -73,7 +76,7 @@ def select_export_promote(
     done = []
     for i, run in enumerate(ordered, 1):
         with open_warehouse(cfg) as wh:
-            selection = select_and_promote(cfg, wh, run)
+            selection = select_and_promote(cfg, wh, run, history=history)
         log.info("promotion %d/%d as of %s: champion %s (%s)", i, len(ordered), run.as_of,
                  selection["champion"], selection["reason"])  # fmt: skip
         done.append(selection)

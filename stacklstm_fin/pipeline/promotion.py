@@ -75,13 +75,18 @@ def rank(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(ok, key=lambda r: (r["score"], _SIMPLICITY[r["family"]], r["candidate"]))
 
 
-def check_in_order(wh: Warehouse, as_of: Any) -> None:
+def check_in_order(wh: Warehouse, as_of: Any, *, history: bool = False) -> None:
     """Refuse a new training as-of earlier than one already trained (one line, exit 2).
 
-    Each promotion compares with the champion before it, so an as-of trained
-    after a later one would see another history than a forward backfill does.
-    A rerun of an as-of already trained is allowed (it reuses what is recorded).
+    Each promotion compares with the champion before it, so a later as-of
+    trained before an earlier one was decided without that history: single
+    runs out of order are refused. A rerun of a trained as-of is allowed (it
+    reuses what is recorded), and so is a ``history`` backfill: an explicit
+    request to write the history of a range, point in time, while the live
+    nightly goes on (the later as-ofs keep the decisions they were made with).
     """
+    if history:
+        return
     newest, trained_here = newest_trained_as_of(wh, as_of)
     if newest is not None and newest > as_of and not trained_here:
         raise ModelError(
@@ -91,9 +96,15 @@ def check_in_order(wh: Warehouse, as_of: Any) -> None:
         )
 
 
-def select_and_promote(cfg: Config, wh: Warehouse, run: PreparedRun) -> dict[str, Any]:
-    """Record the candidates, pick and export the challenger, promote it with evidence."""
-    check_in_order(wh, run.as_of)
+def select_and_promote(
+    cfg: Config, wh: Warehouse, run: PreparedRun, *, history: bool = False
+) -> dict[str, Any]:
+    """Record the candidates, pick and export the challenger, promote it with evidence.
+
+    ``history``: part of a backfill, allowed below an as-of already trained
+    (:func:`check_in_order`).
+    """
+    check_in_order(wh, run.as_of, history=history)
     results = record_run(cfg, wh, run)
     ds = load_dataset(run.dataset_path)
     sel = cfg.selection

@@ -34,14 +34,17 @@ def with_tickers(cfg: Config, tickers: Sequence[str] | None) -> Config:
     return cfg.replace(universe=dataclasses.replace(cfg.universe, tickers=tuple(tickers)))
 
 
-def train(cfg: Config, wh: Warehouse, as_of: dt.date) -> dict[str, Any]:
-    """Dataset -> every candidate -> selection, export and promotion."""
-    check_in_order(wh, as_of)  # before hours of training that selection would refuse
+def train(cfg: Config, wh: Warehouse, as_of: dt.date, *, history: bool = False) -> dict[str, Any]:
+    """Dataset -> every candidate -> selection, export and promotion.
+
+    ``history``: a backfill's retrain, allowed below an as-of already trained.
+    """
+    check_in_order(wh, as_of, history=history)  # before hours of training it would refuse
     run = prepare_dataset(cfg, wh, as_of)
     trained = [train_one(cfg, run, c.name) for c in cfg.models.candidates]
     for t in trained:
         log.info("candidate %s: %s score=%s", t["candidate"], t["status"], t.get("score"))
-    return select_and_promote(cfg, wh, run)
+    return select_and_promote(cfg, wh, run, history=history)
 
 
 def run_all(
@@ -85,7 +88,7 @@ def backfill(
         ingest(cfg, wh, day)
     grid = sessions[::every]
     for day in grid:
-        train(cfg, wh, day)
+        train(cfg, wh, day, history=True)
     published = 0
     for day in reversed(sessions) if backwards else sessions:
         published += forecast_and_publish(cfg, wh, day)["rows"]
