@@ -419,7 +419,7 @@ def test_a_100_session_backfill_leaves_the_daily_dags_and_the_page_working(
                 in ("running", "success")
                 or None
             ),
-            timeout=180,
+            timeout=600,  # the plan task first; minutes on a busy 2-core machine
             processes=cluster.processes,
         )
         nightly_before = {r["dag_run_id"] for r in cluster.runs(NIGHTLY)}
