@@ -67,14 +67,7 @@ def build_dataset(prices: pl.DataFrame, cfg: DatasetConfig, as_of: dt.date) -> D
     data_hash = dataset_hash(used, cfg)
     tickers = tuple(used.get_column("ticker").unique(maintain_order=True).to_list())
 
-    feats = build_features(used, cfg)
-    names = np.asarray(feats.get_column("ticker").unique(maintain_order=True).to_list(), dtype=str)
-    codes = feats.get_column("ticker").rle_id().to_numpy()  # frame is sorted by ticker
-    days = feats.get_column("session_date").cast(pl.Int32).to_numpy()
-    # (N, n_features) float32, C order (polars hands back Fortran order)
-    features = np.ascontiguousarray(feats.select(FEATURE_NAMES).to_numpy(), dtype=np.float32)
-    log_return = feats.get_column("log_return").to_numpy()  # (N,) float64
-    index = row_index(codes, days, cfg.window, cfg.horizons)
+    features, log_return, names, index = _matrix(used, cfg)
 
     rows = _split_rows(index, cfg, as_of, used)
 
@@ -105,39 +98,14 @@ def build_dataset(prices: pl.DataFrame, cfg: DatasetConfig, as_of: dt.date) -> D
     )
 
 
-def latest_windows(prices: pl.DataFrame, cfg: DatasetConfig, as_of: dt.date) -> WindowSplit:
-    """The last window of each ticker as of ``as_of`` (y NaN), for forecasting.
-
-    Needs only ``volatility_window + window`` sessions per ticker, not the
-    history a full walk-forward dataset needs; equals ``build_dataset(...).latest``.
-    """
-    used = prices_used(prices, cfg, as_of)
-    feats = build_features(used, cfg)
-    names = np.asarray(feats.get_column("ticker").unique(maintain_order=True).to_list(), dtype=str)
-    codes = feats.get_column("ticker").rle_id().to_numpy()
-    days = feats.get_column("session_date").cast(pl.Int32).to_numpy()
-    features = np.ascontiguousarray(feats.select(FEATURE_NAMES).to_numpy(), dtype=np.float32)
-    log_return = feats.get_column("log_return").to_numpy()
-    index = row_index(codes, days, cfg.window, cfg.horizons)
-    return make_split(
-        features, log_return, names, index, last_rows(index), cfg.window, cfg.horizons,
-        with_targets=False,
-    )  # fmt: skip
-
-
 def recent_windows(used: pl.DataFrame, cfg: DatasetConfig, per_ticker: int) -> WindowSplit:
     """The windows anchored at each ticker's last ``per_ticker`` sessions (y NaN).
 
     ``used`` is :func:`prices_used` output. Ordered by (anchor_date, ticker);
     a ticker with less history gives every window it has.
     """
-    feats = build_features(used, cfg)
-    names = np.asarray(feats.get_column("ticker").unique(maintain_order=True).to_list(), dtype=str)
-    codes = feats.get_column("ticker").rle_id().to_numpy()
-    days = feats.get_column("session_date").cast(pl.Int32).to_numpy()
-    features = np.ascontiguousarray(feats.select(FEATURE_NAMES).to_numpy(), dtype=np.float32)
-    log_return = feats.get_column("log_return").to_numpy()
-    index = row_index(codes, days, cfg.window, cfg.horizons)
+    features, log_return, names, index = _matrix(used, cfg)
+    codes = index.codes
     # (N,) rows after this one of the same ticker: the frame is sorted by ticker.
     ends = np.searchsorted(codes, codes, side="right") - 1
     rows = np.flatnonzero(index.has_window & (ends - np.arange(codes.shape[0]) < per_ticker))
@@ -145,6 +113,20 @@ def recent_windows(used: pl.DataFrame, cfg: DatasetConfig, per_ticker: int) -> W
         features, log_return, names, index, ordered(rows, index), cfg.window, cfg.horizons,
         with_targets=False,
     )  # fmt: skip
+
+
+def _matrix(
+    used: pl.DataFrame, cfg: DatasetConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, RowIndex]:
+    """Features (N, n_features) float32, log returns (N,), ticker names and the row index."""
+    feats = build_features(used, cfg)
+    names = np.asarray(feats.get_column("ticker").unique(maintain_order=True).to_list(), dtype=str)
+    codes = feats.get_column("ticker").rle_id().to_numpy()  # frame is sorted by ticker
+    days = feats.get_column("session_date").cast(pl.Int32).to_numpy()
+    # (N, n_features) float32, C order (polars hands back Fortran order)
+    features = np.ascontiguousarray(feats.select(FEATURE_NAMES).to_numpy(), dtype=np.float32)
+    log_return = feats.get_column("log_return").to_numpy()  # (N,) float64
+    return features, log_return, names, row_index(codes, days, cfg.window, cfg.horizons)
 
 
 def prices_used(prices: pl.DataFrame, cfg: DatasetConfig, as_of: dt.date) -> pl.DataFrame:
