@@ -15,6 +15,7 @@ from stacklstm_fin import atomic, cli
 from stacklstm_fin.atomic import atomic_writer, os_fault
 from stacklstm_fin.exceptions import os_error_message
 from tests.cli_run import run_cli
+from tests.tmpfs import mounted_tmpfs
 
 AS_OF = "2018-06-01"
 
@@ -97,19 +98,8 @@ def test_cli_maps_oserror_to_one_line_exit_2(
 
 @pytest.fixture
 def tiny_tmpfs(tmp_path: Path) -> Iterator[Path]:
-    folder = tmp_path / "tmpfs"
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a 3 MB tmpfs here (needs root): {mounted.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "tmpfs", "size=3m") as folder:
         yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 def _fill(folder: Path, leave: int) -> Path:
@@ -178,16 +168,7 @@ def test_full_disk_is_one_line_then_a_rerun_equals_a_clean_run(
 
 @pytest.mark.postgres
 def test_read_only_data_root_is_one_line_and_writes_nothing(pg_url: str, tmp_path: Path) -> None:
-    folder = tmp_path / "ro"
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a read-only tmpfs here (needs root): {mounted.stderr.strip()}")
-    try:
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=1m") as folder:
         env = {"STACKLSTM_PATHS__DATA_ROOT": str(folder), "STACKLSTM_WAREHOUSE__URL": pg_url}
         assert run_cli(["init-db"], tmp_path, env).returncode == 0
         done = run_cli(["ingest", "--source", "sample", "--as-of", AS_OF], tmp_path, env)
@@ -203,8 +184,6 @@ def test_read_only_data_root_is_one_line_and_writes_nothing(pg_url: str, tmp_pat
             f"stacklstm-fin: error: warehouse {folder}/warehouse.duckdb: IO Error: Cannot open "
             f'file "{folder}/warehouse.duckdb": Read-only file system\n'
         )
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
 
 
 def test_run_on_a_full_disk_is_one_line_and_leaves_no_temporary_file(

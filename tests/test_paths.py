@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from stacklstm_fin.exceptions import ConfigError
 from stacklstm_fin.paths import check_data_root
 from tests.cli_run import run_cli
+from tests.tmpfs import mounted_tmpfs
 
 SYSTEM = (
     "paths.data_root: expected a folder of its own for the warehouse, snapshots and models, "
@@ -67,24 +66,8 @@ def test_a_file_is_refused_and_nothing_written(tmp_path: Path) -> None:
     assert file.read_text() == "x"
 
 
-@contextlib.contextmanager
-def _tmpfs(folder: Path, options: str) -> Iterator[Path]:
-    folder.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)],
-        capture_output=True,
-        text=True,
-    )
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.strip()}")
-    try:
-        yield folder
-    finally:
-        subprocess.run(["umount", str(folder)], check=True)
-
-
 def test_a_folder_that_cannot_be_created_is_refused(tmp_path: Path) -> None:
-    with _tmpfs(tmp_path / "ro", "ro,size=1m") as ro:
+    with mounted_tmpfs(tmp_path / "ro", "ro,size=1m") as ro:
         done = _init_db(str(ro / "data"), tmp_path)
         assert (done.returncode, done.stdout) == (2, "")
         assert done.stderr == (
