@@ -66,6 +66,25 @@ def airflow_db() -> Path:
     return HOME / "airflow.db"
 
 
+# Three tiny candidates (a 4-unit LSTM and two baselines), shared by every test config
+# that runs real DAGs (tests/airflow, tests/deploy).
+TINY_CANDIDATES = """
+[[models.candidates]]
+name = "lstm"
+family = "lstm"
+units = [4]
+
+[[models.candidates]]
+name = "random_walk"
+family = "random_walk"
+
+[[models.candidates]]
+name = "ewma"
+family = "ewma"
+span = 5
+"""
+
+
 def write_config(folder: Path, text: str = "", **sections: Mapping[str, Any]) -> Path:
     """A tiny config (2 synthetic tickers, window 8, 2 horizons, 1 epoch) plus ``text``."""
     data_root = folder / "data"
@@ -90,26 +109,12 @@ def write_config(folder: Path, text: str = "", **sections: Mapping[str, Any]) ->
     validation_sessions = 30
     volatility_window = 5
 
-    [[models.candidates]]
-    name = "lstm"
-    family = "lstm"
-    units = [4]
-
-    [[models.candidates]]
-    name = "random_walk"
-    family = "random_walk"
-
-    [[models.candidates]]
-    name = "ewma"
-    family = "ewma"
-    span = 5
-
     [training]
     epochs = 1
     batch_size = 64
     """
     path = folder / "stacklstm_fin.toml"
-    path.write_text(textwrap.dedent(base) + textwrap.dedent(text))
+    path.write_text(textwrap.dedent(base) + TINY_CANDIDATES + textwrap.dedent(text))
     return path
 
 

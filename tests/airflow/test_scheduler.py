@@ -44,7 +44,7 @@ from typing import Any
 import polars as pl
 import pytest
 
-from tests.airflow.conftest import REPO
+from tests.airflow.conftest import REPO, TINY_CANDIDATES
 from tests.deploy.cluster import Api, Processes, free_port, tail, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(900)]
@@ -95,25 +95,12 @@ def write_config(path: Path, data_root: Path) -> None:
             volatility_window = 5
             max_history_sessions = 400
 
-            [[models.candidates]]
-            name = "lstm"
-            family = "lstm"
-            units = [4]
-
-            [[models.candidates]]
-            name = "random_walk"
-            family = "random_walk"
-
-            [[models.candidates]]
-            name = "ewma"
-            family = "ewma"
-            span = 5
-
             [training]
             epochs = 1
             batch_size = 64
             """
         )
+        + TINY_CANDIDATES
     )
 
 

@@ -45,6 +45,7 @@ from typing import Any
 import polars as pl
 import pytest
 
+from tests.airflow.conftest import TINY_CANDIDATES
 from tests.deploy.cluster import Api, Processes, free_port, tail, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
@@ -124,20 +125,6 @@ def write_config(folder: Path) -> Path:
             validation_sessions = 30
             volatility_window = 5
 
-            [[models.candidates]]
-            name = "lstm"
-            family = "lstm"
-            units = [4]
-
-            [[models.candidates]]
-            name = "random_walk"
-            family = "random_walk"
-
-            [[models.candidates]]
-            name = "ewma"
-            family = "ewma"
-            span = 5
-
             [training]
             epochs = 2
             batch_size = 64
@@ -147,6 +134,7 @@ def write_config(folder: Path) -> Path:
             train_pool = "gpu"
             """
         )
+        + TINY_CANDIDATES
     )
     return path
 
