@@ -169,12 +169,11 @@ def _reference_halfwidths(
             "ORDER BY session_date",
             {"t": ticker},
         )
-        days = prices.get_column("session_date").to_list()
+        days = prices.get_column("session_date").to_numpy().astype("datetime64[D]")
         logp = np.log(prices.get_column("adj_close").to_numpy().astype(np.float64))
         mine = realized.filter(pl.col("ticker") == ticker)
         for as_of in mine.get_column("as_of_date").unique().sort().to_list():
-            n = int(np.searchsorted(np.array(days, dtype="datetime64[D]"),
-                                    np.datetime64(as_of, "D"), side="right"))  # fmt: skip
+            n = int(np.searchsorted(days, np.datetime64(as_of, "D"), side="right"))
             hw = garch_t_halfwidths(np.diff(logp[:n]), horizons, level)
             for h in range(1, horizons + 1):
                 out[(ticker, as_of, h)] = float(hw[h - 1])
